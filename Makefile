@@ -1,0 +1,57 @@
+# Causality: `make up` runs the product on the embedded default; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+DATA   ?= .causality
+DEMO_EVENTS ?= 200000
+
+.PHONY: help up install install-test trino chromium test test-fast test-browser lint typecheck clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# Stamps re-run an install only when what it depends on changed.
+$(VENV)/.installed: pyproject.toml sdk/python/pyproject.toml | $(PY)
+	$(PIP) install -e '.[all]' -e sdk/python
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml sdk/python/pyproject.toml | $(PY)
+	$(PIP) install -e '.[test]' -e sdk/python
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed  ## install the platform into .venv
+
+install-test: $(VENV)/.installed-test  ## install the platform and what tests need into .venv
+
+trino: install-test  ## fetch Trino 476 through Maven into the cache dir (once)
+	$(VENV)/bin/causality trino fetch
+
+chromium:  ## install Debian's chromium for browser tests (when run as root)
+	@if command -v chromium >/dev/null; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi
+
+up: install  ## run the product on the embedded default with demo data
+	CAUSALITY_DATA_DIR=$(DATA) $(VENV)/bin/causality demo-data --events $(DEMO_EVENTS) --summary
+
+lint: install-test  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: install-test trino chromium lint  ## install everything tests need, then run every test
+	$(VENV)/bin/pytest
+
+test-fast: install-test  ## the inner loop: everything but the Trino and browser suites
+	$(VENV)/bin/pytest -m "not trino and not browser"
+
+clean:  ## remove the venv and local data (not the Trino cache)
+	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,158 @@
+"""The ``causality`` command line. Every registered command works; each has ``--help``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from causality import __version__
+from causality.errors import CausalityError
+from causality.settings import Settings, load_settings, masked
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Group(click.Group):
+    """Turns our errors into a short message with a hint and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CausalityError as err:
+            click.echo(f"error [{err.code}]: {err.message}", err=True)
+            if err.hint:
+                click.echo(f"hint: {err.hint}", err=True)
+            sys.exit(2)
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    """The validated settings, loaded once per invocation from env and ``--config``."""
+    root = ctx.find_root()
+    if "settings" not in root.meta:
+        root.meta["settings"] = load_settings(root.params.get("config"))
+    settings: Settings = root.meta["settings"]
+    return settings
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(path_type=Path), envvar="CAUSALITY_CONFIG",
+              help="TOML settings file (sections like [nats]); env CAUSALITY_* wins over it.")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """Causality: self-hosted behavioral analytics with an AI analyst workspace.
+
+    Settings come from CAUSALITY_* environment variables and an optional TOML file;
+    `causality config show` prints them all.
+    """
+    if ctx.invoked_subcommand not in (None, "version"):
+        settings_of(ctx)  # validate at start: a wrong setting stops every command here
+
+
+@main.command()
+def version() -> None:
+    """Print the Causality version."""
+    click.echo(f"causality {__version__}")
+
+
+@main.group()
+def config() -> None:
+    """Inspect the effective settings."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML-like text.")
+@click.pass_context
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """Print every setting with its effective value; secrets are masked."""
+    data = masked(settings_of(ctx))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for section, value in data.items():
+        if not isinstance(value, dict):
+            click.echo(f"{section} = {json.dumps(value)}")
+    for section, value in data.items():
+        if isinstance(value, dict):
+            click.echo(f"\n[{section}]")
+            for key, item in value.items():
+                click.echo(f"{key} = {json.dumps(item)}")
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Client port (default: nats.port setting; 0 picks a free one).")
+@click.pass_context
+def nats(ctx: click.Context, port: int | None) -> None:
+    """Run the embedded NATS server with JetStream, storing under the data dir.
+
+    Runs in the foreground until interrupted (Ctrl-C or SIGTERM).
+    """
+    from pipeline.natsd import NatsConfig, NatsServer
+
+    s = settings_of(ctx)
+    stop = _signal_latch()
+    server = NatsServer(NatsConfig(
+        store_dir=s.nats_store_dir.resolve(), host=s.nats.host,
+        port=s.nats.port if port is None else port, sync_interval=s.nats.sync_interval,
+    )).start()
+    click.echo(f"nats-server ready at {server.url} (JetStream store {s.nats_store_dir}, "
+               f"monitoring {server.monitor_url})")
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+
+
+def _signal_latch() -> threading.Event:
+    """An event set by SIGINT or SIGTERM; installed before anything is announced as ready."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    return stop
+
+
+@main.command("demo-data")
+@click.option("--events", "n_events", type=click.IntRange(0, 1_000_000_000), default=100_000,
+              show_default=True, help="How many events to generate.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Warehouse dir to write into (default: the storage.warehouse setting).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed.")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Last day (exclusive) of the 8 weeks of data; default today (UTC).")
+@click.option("--files-per-partition", type=click.IntRange(1, 1000), default=1,
+              show_default=True, help="Split each hourly partition into this many small files.")
+@click.option("--summary", is_flag=True,
+              help="Read the written files back with DuckDB and print events per app and type.")
+@click.pass_context
+def demo_data(ctx: click.Context, n_events: int, out: Path | None, seed: int,
+              end: Any, files_per_partition: int, summary: bool) -> None:
+    """Write seeded demo events straight into the warehouse layout (tests, benchmarks)."""
+    import time
+
+    from warehouse.demo import generate_and_write
+
+    target = out or Path(settings_of(ctx).warehouse_uri)
+    end_day: date | None = end.date() if end is not None else None
+    started = time.perf_counter()
+    result = generate_and_write(n_events, target, seed=seed, end=end_day,
+                                files_per_partition=files_per_partition)
+    took = time.perf_counter() - started
+    click.echo(f"wrote {result.events:,} events of {result.users:,} users in "
+               f"{result.files:,} files under {target} in {took:.1f} s "
+               f"({result.start:%Y-%m-%d} .. {result.end:%Y-%m-%d})")
+    if summary:
+        from warehouse.demo import read_back_summary
+
+        click.echo(read_back_summary(target))
+
+
+if __name__ == "__main__":
+    main()

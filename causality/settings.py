@@ -1,0 +1,215 @@
+"""The one typed settings object (DESIGN.md decision 9).
+
+Sources, strongest first: keyword overrides, environment variables ``CAUSALITY_<SECTION>_<NAME>``
+(e.g. ``CAUSALITY_NATS_PORT=4222``; top-level ones like ``CAUSALITY_DATA_DIR``), an optional TOML
+file (``--config``, sections like ``[nats]``), then the defaults below. Values are validated at
+start; a wrong one stops the program with a :class:`~causality.errors.ConfigError` naming the
+setting, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from causality.errors import ConfigError
+
+ENV_PREFIX = "CAUSALITY_"
+DEFAULT_DATA_DIR = Path(".causality")
+
+Port = int  # documented alias; bounds are given per field
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NatsSettings(_Section):
+    """The NATS JetStream bus. ``url`` wins over host/port when set."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(4222, ge=1, le=65535)
+    url: str | None = None
+    store_dir: Path | None = Field(None, description="default: <data_dir>/nats")
+    # JetStream acknowledges at once and fsyncs on this interval; "always" fsyncs every write.
+    sync_interval: str = Field("10s", pattern=r"^(always|\d+(ms|s|m))$")
+
+    @property
+    def server_url(self) -> str:
+        return self.url or f"nats://{self.host}:{self.port}"
+
+
+class StorageSettings(_Section):
+    """Where the warehouse lives: a local dir (default) or ``s3://bucket/prefix``."""
+
+    warehouse: str | None = Field(None, description="default: <data_dir>/warehouse")
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+
+
+class TrinoSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    user: str = "causality_reader"
+    catalog: str = "lake"
+    schema_: str = Field("analytics", alias="schema")
+    cache_dir: Path | None = Field(None, description="default: ~/.cache/causality/trino-476")
+
+
+class QuerySettings(_Section):
+    engine: Literal["duckdb", "trino"] = "duckdb"
+    max_rows: int = Field(10_000, ge=1, le=1_000_000)
+    timeout_s: float = Field(60.0, gt=0, le=3600)
+    duckdb_memory_limit: str = Field("4GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB)$")
+
+
+class LLMSettings(_Section):
+    provider: Literal["none", "anthropic", "openai"] = "none"
+    model: str = "claude-sonnet-4-5"
+    anthropic_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    max_attempts: int = Field(3, ge=1, le=10)
+
+
+class Settings(BaseSettings):
+    """Every setting of Causality. See ``causality config show`` for the effective values."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metadata_url: str | None = Field(None, description="default: sqlite:///<data_dir>/meta.db")
+    nats: NatsSettings = NatsSettings()
+    storage: StorageSettings = StorageSettings()
+    trino: TrinoSettings = TrinoSettings()
+    query: QuerySettings = QuerySettings()
+    llm: LLMSettings = LLMSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if settings_cls.model_config.get("toml_file"):
+            sources.append(TomlConfigSettingsSource(settings_cls))
+        return tuple(sources)
+
+    # Derived locations: one place decides the defaults under data_dir.
+    @property
+    def warehouse_uri(self) -> str:
+        return self.storage.warehouse or str((self.data_dir / "warehouse").resolve())
+
+    @property
+    def nats_store_dir(self) -> Path:
+        return self.nats.store_dir or self.data_dir / "nats"
+
+    @property
+    def metadata_db_url(self) -> str:
+        return self.metadata_url or f"sqlite:///{(self.data_dir / 'meta.db').resolve()}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build and validate the settings, or raise :class:`ConfigError` saying what to fix."""
+    cls: type[Settings] = Settings
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(
+                f"config file {config_file} does not exist",
+                code="config_file_missing",
+                hint="pass an existing TOML file to --config, or leave it out",
+            )
+        cls = type(
+            "FileSettings",
+            (Settings,),
+            {"model_config": SettingsConfigDict(
+                **{**Settings.model_config, "toml_file": config_file})},
+        )
+    try:
+        return cls(**overrides)
+    except ValidationError as err:
+        raise _config_error(err) from None
+    except ValueError as err:  # e.g. a TOML syntax error or undecodable env JSON
+        raise ConfigError(
+            f"cannot read settings: {err}",
+            code="config_unreadable",
+            hint="check the TOML syntax of --config and the CAUSALITY_* variables",
+        ) from None
+
+
+def _config_error(err: ValidationError) -> ConfigError:
+    lines = []
+    first: dict[str, Any] = {}
+    for problem in err.errors():
+        dotted = ".".join(str(p) for p in problem["loc"])
+        env = ENV_PREFIX + "_".join(str(p) for p in problem["loc"]).upper().rstrip("_")
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {dotted} ({env}); remove it or check its spelling")
+        else:
+            lines.append(
+                f"setting {dotted} ({env}) = {problem.get('input')!r} is invalid: "
+                f"{problem['msg']}"
+            )
+        first = first or {"setting": dotted, "env": env}
+    return ConfigError(
+        "; ".join(lines),
+        hint="fix the value in the environment or in the --config file; "
+        "`causality config show` prints every setting with its default",
+        **first,
+    )
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, secrets replaced by ``***``."""
+    data: dict[str, Any] = settings.model_dump(mode="json", by_alias=True)
+
+    def walk(model: BaseModel, out: dict[str, Any]) -> None:
+        for name, field in type(model).model_fields.items():
+            key = field.alias or name
+            value = getattr(model, name)
+            if isinstance(value, SecretStr):
+                out[key] = "***"
+            elif isinstance(value, BaseModel):
+                walk(value, out[key])
+
+    walk(settings, data)
+    if data.get("metadata_url"):
+        data["metadata_url"] = _mask_url(data["metadata_url"])
+    data["derived"] = {
+        "warehouse_uri": settings.warehouse_uri,
+        "nats_store_dir": str(settings.nats_store_dir),
+        "metadata_db_url": _mask_url(settings.metadata_db_url),
+    }
+    return data
+
+
+def _mask_url(url: str) -> str:
+    """Hide a password inside a database URL (``postgresql://u:secret@h/db``)."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        if ":" in creds:
+            return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url

@@ -1,0 +1,66 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from causality.cli import main
+
+
+def test_help_lists_only_registered_working_commands() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    commands = set(main.commands)
+    for name in commands:
+        assert name in result.output
+        sub = CliRunner().invoke(main, [name, "--help"])
+        assert sub.exit_code == 0, sub.output
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(main, ["version"])
+    assert result.output.startswith("causality 0.")
+
+
+def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAUSALITY_LLM_ANTHROPIC_API_KEY", "sk-hidden")
+    result = CliRunner().invoke(main, ["config", "show", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert data["llm"]["anthropic_api_key"] == "***"
+    assert "sk-hidden" not in result.output
+
+
+def test_bad_setting_stops_with_message_and_no_traceback() -> None:
+    env = {"CAUSALITY_NATS_PORT": "abc", "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run([sys.executable, "-m", "causality.cli", "config", "show"],
+                          env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert "CAUSALITY_NATS_PORT" in proc.stderr and "'abc'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_demo_data_command_writes_layout(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["demo-data", "--events", "3000", "--out", str(tmp_path),
+                                       "--end", "2026-11-01"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 3,000 events" in result.output
+    files = list((tmp_path / "events").glob("app_id=*/dt=*/hour=*/*.parquet"))
+    assert files
+
+
+def test_nats_command_runs_server_until_sigterm(tmp_path: Path) -> None:
+    env = {"CAUSALITY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "causality.cli", "nats", "--port", "0"],
+                            env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "nats-server ready at nats://" in line
+        proc.terminate()
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+    assert (tmp_path / "nats" / "jetstream").is_dir()

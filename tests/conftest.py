@@ -1,0 +1,6 @@
+"""Shared fixtures: real services on random loopback ports, started once and stopped."""
+
+pytest_plugins = [
+    "tests.fixtures.nats",
+    "tests.fixtures.s3",
+]
