@@ -1,0 +1,86 @@
+"""The one ``Engine`` protocol both engines implement (DESIGN.md decision 4).
+
+Every SQL string an engine takes is in the canonical Trino dialect (decision 3); the DuckDB
+engine transpiles it itself. Errors from the drivers are translated into :class:`EngineError`
+subclasses here, so no raw ``duckdb`` or ``trino`` exception reaches a user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from warehouse.errors import WarehouseError
+
+#: table -> column -> Trino type
+Catalog = Mapping[str, Mapping[str, str]]
+#: table -> column -> a few distinct values of a low-cardinality text column
+Samples = Mapping[str, Mapping[str, list[str]]]
+
+DEFAULT_SAMPLE_VALUES = 25
+LOW_CARDINALITY_MAX = 200
+
+
+class EngineError(WarehouseError):
+    code = "engine_error"
+
+
+class QueryTimeout(EngineError):
+    code = "query_timeout"
+
+
+class QueryCancelled(EngineError):
+    code = "query_cancelled"
+
+
+class EngineUnavailable(EngineError):
+    code = "engine_unavailable"
+
+
+@dataclass(frozen=True)
+class CatalogInfo:
+    """What an analyst (or the model) may query: tables, columns, types and sample values."""
+
+    tables: Catalog
+    samples: Samples = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An engine's guess of a query's size; ``None`` means unknown."""
+
+    rows: int | None = None
+    bytes: int | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.rows is not None or self.bytes is not None
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    table: pa.Table
+    truncated: bool
+    duration_ms: float
+    engine: str
+    query_id: str | None = None
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """catalog, explain, run (row cap, timeout), cancel."""
+
+    name: str
+
+    def catalog(self) -> CatalogInfo: ...
+
+    def explain(self, sql: str) -> Estimate: ...
+
+    def run(self, sql: str, max_rows: int, timeout_s: float) -> QueryResult: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self) -> None: ...

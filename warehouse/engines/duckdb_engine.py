@@ -1,0 +1,313 @@
+"""DuckDB, the embedded default engine: an ``events`` view over the Parquet layout.
+
+Read-only by construction: an in-memory database whose only table is a view over the warehouse
+files; external access is switched off except for the warehouse directory, extensions cannot
+be installed or loaded, and the configuration is locked. S3 warehouses are read through
+``pyarrow.fs`` datasets (DuckDB extensions such as httpfs cannot be downloaded here).
+Timestamps are exposed as UTC ``timestamp`` (no zone), as Trino's Hive connector shows them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import sqlglot
+from pyarrow import fs as pafs
+
+from warehouse.engines._base import (
+    DEFAULT_SAMPLE_VALUES,
+    LOW_CARDINALITY_MAX,
+    CatalogInfo,
+    EngineError,
+    Estimate,
+    QueryCancelled,
+    QueryResult,
+    QueryTimeout,
+)
+from warehouse.schema import EVENTS_SCHEMA, FILE_SCHEMA, PARTITION_SCHEMA, TRINO_TYPES
+
+SAMPLED_COLUMNS = ("event_type", "category", "app_id")
+CATALOG_TTL_S = 60.0
+CANCEL_WAIT_S = 5.0
+_BATCH_ROWS = 8192
+_TS = {"event_time", "received_at"}
+
+
+@functools.lru_cache(maxsize=2048)
+def to_duckdb(sql: str) -> str:
+    """Trino SQL → DuckDB SQL (sqlglot); cached because dashboards repeat their queries."""
+    try:
+        return sqlglot.transpile(sql, read="trino", write="duckdb")[0]
+    except sqlglot.errors.SqlglotError as err:
+        raise EngineError(f"cannot translate the query for DuckDB: {err}", code="bad_sql",
+                          hint="check the SQL syntax (Trino dialect)") from None
+
+
+def _view_columns() -> str:
+    cols = []
+    for name in EVENTS_SCHEMA.names:
+        cols.append(f"timezone('UTC', {name}) AS {name}" if name in _TS else name)
+    return ", ".join(cols)
+
+
+class DuckDBEngine:
+    """The ``Engine`` over a local directory or an ``s3://bucket/prefix`` warehouse."""
+
+    name = "duckdb"
+
+    def __init__(self, warehouse: str | Path, memory_limit: str = "4GB",
+                 threads: int | None = None, s3: pafs.S3FileSystem | None = None):
+        self.warehouse = str(warehouse)
+        self._s3 = s3
+        self._con = duckdb.connect(":memory:", config={
+            "autoinstall_known_extensions": False, "autoload_known_extensions": False,
+        })
+        self._running: dict[str, tuple[duckdb.DuckDBPyConnection, threading.Event]] = {}
+        self._lock = threading.Lock()
+        self._catalog: tuple[float, CatalogInfo] | None = None
+        try:
+            self._con.execute(f"SET memory_limit = '{memory_limit}'")
+            self._con.execute("SET TimeZone = 'UTC'")
+            if threads:
+                self._con.execute(f"SET threads = {int(threads)}")
+            if self._is_s3:
+                self._con.execute("SET enable_external_access = false")
+            else:
+                root = Path(self.warehouse).resolve()
+                (root / "events").mkdir(parents=True, exist_ok=True)
+                self._con.execute("SET allowed_directories = $dirs", {"dirs": [f"{root}/"]})
+                self._con.execute("SET enable_external_access = false")
+            self._con.execute("SET lock_configuration = true")
+        except duckdb.Error as err:
+            raise EngineError(f"cannot configure DuckDB: {err}", code="engine_config",
+                              hint="check query.duckdb_memory_limit") from None
+
+    @property
+    def _is_s3(self) -> bool:
+        return self.warehouse.startswith("s3://")
+
+    # -- the events view -------------------------------------------------------------------
+    def _files_glob(self) -> str:
+        return str(Path(self.warehouse).resolve() / "events" / "*" / "*" / "*" / "*.parquet")
+
+    def _has_files(self) -> bool:
+        root = Path(self.warehouse) / "events"
+        return any(root.glob("app_id=*/dt=*/hour=*/*.parquet"))
+
+    def _bind_events(self, con: duckdb.DuckDBPyConnection) -> None:
+        """(Re)define ``events`` on this cursor so files written since last time are seen."""
+        if self._is_s3:
+            con.register("_events_src", self._s3_dataset())
+            src = "_events_src"
+        elif self._has_files():
+            src = (f"read_parquet('{self._files_glob()}', hive_partitioning = true, "
+                   "hive_types = {'app_id': VARCHAR, 'dt': VARCHAR, 'hour': VARCHAR}, "
+                   "union_by_name = true)")
+        else:
+            con.register("_events_src", EVENTS_SCHEMA.empty_table())
+            src = "_events_src"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW events AS SELECT {_view_columns()} FROM {src}")
+
+    def _s3_dataset(self) -> ds.Dataset:
+        assert self._s3 is not None, "an s3:// warehouse needs an S3FileSystem"
+        base = self.warehouse.removeprefix("s3://").rstrip("/") + "/events"
+        part = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
+        try:
+            return ds.dataset(base, filesystem=self._s3, format="parquet", partitioning=part,
+                              schema=EVENTS_SCHEMA)
+        except (OSError, pa.ArrowException) as err:
+            raise EngineError(f"cannot list the S3 warehouse: {err}", code="storage_unavailable",
+                              hint="check storage.s3_endpoint and credentials") from None
+
+    @staticmethod
+    def _translate(err: duckdb.Error) -> EngineError:
+        text = str(err).split("\n")[0]
+        if isinstance(err, duckdb.InterruptException):
+            return QueryCancelled("the query was interrupted", hint="run it again if needed")
+        if isinstance(err, (duckdb.CatalogException, duckdb.BinderException)):
+            return EngineError(text, code="bad_reference", hint="check table and column names")
+        if isinstance(err, duckdb.ParserException):
+            return EngineError(text, code="bad_sql", hint="check the SQL syntax")
+        if isinstance(err, duckdb.OutOfMemoryException):
+            return EngineError(text, code="out_of_memory",
+                               hint="aggregate more, select fewer columns, or filter by dt")
+        if isinstance(err, duckdb.PermissionException):
+            return EngineError(text, code="forbidden", hint="only the events table is readable")
+        return EngineError(text, code="query_failed", hint="check the query; see the message")
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:  # the parent connection refuses concurrent calls
+            cur = self._con.cursor()
+        self._bind_events(cur)
+        return cur
+
+    # -- Engine protocol ---------------------------------------------------------------------
+    def catalog(self) -> CatalogInfo:
+        cached = self._catalog
+        if cached and time.monotonic() - cached[0] < CATALOG_TTL_S:
+            return cached[1]
+        cur = self._cursor()
+        try:
+            names = [r[0] for r in cur.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = 'events' ORDER BY ordinal_position").fetchall()]
+            columns = {n: TRINO_TYPES.get(n, "varchar") for n in names}
+            samples: dict[str, list[str]] = {}
+            for col in SAMPLED_COLUMNS:
+                rows = cur.execute(
+                    f"SELECT {col} FROM events WHERE {col} IS NOT NULL GROUP BY 1 "
+                    f"ORDER BY count(*) DESC LIMIT {LOW_CARDINALITY_MAX + 1}").fetchall()
+                if len(rows) <= LOW_CARDINALITY_MAX:
+                    samples[col] = [str(r[0]) for r in rows[:DEFAULT_SAMPLE_VALUES]]
+        except duckdb.Error as err:
+            raise self._translate(err) from None
+        finally:
+            cur.close()
+        info = CatalogInfo(tables={"events": columns}, samples={"events": samples})
+        self._catalog = (time.monotonic(), info)
+        return info
+
+    def explain(self, sql: str) -> Estimate:
+        cur = self._cursor()
+        try:
+            rows = cur.execute("EXPLAIN (FORMAT json) " + to_duckdb(sql)).fetchall()
+        except duckdb.Error as err:
+            raise self._translate(err) from None
+        finally:
+            cur.close()
+        try:
+            plan = json.loads(rows[0][1])
+        except (IndexError, ValueError):
+            return Estimate()
+        scans = [n for n in _walk(plan) if "PARQUET" in n.get("name", "")
+                 or "ARROW" in n.get("name", "")]
+        est_rows = max((_card(n) for n in scans), default=None)
+        return Estimate(rows=est_rows, bytes=self._scan_bytes(scans))
+
+    def _scan_bytes(self, scans: list[dict[str, Any]]) -> int | None:
+        """Bytes of the files the plan scans, from 'Scanning Files: k/n' and the files' sizes."""
+        if self._is_s3 or not scans:
+            return None
+        total = _dir_bytes(Path(self.warehouse) / "events")
+        out = 0
+        for node in scans:
+            ratio = node.get("extra_info", {}).get("Scanning Files")
+            if not ratio or "/" not in str(ratio):
+                return total
+            k, n = (int(x) for x in str(ratio).split("/"))
+            out += total * k // max(n, 1)
+        return out
+
+    def run(self, sql: str, max_rows: int, timeout_s: float) -> QueryResult:
+        duck_sql = to_duckdb(sql)
+        query_id = uuid.uuid4().hex
+        cur = self._cursor()
+        cancelled = threading.Event()
+        with self._lock:
+            self._running[query_id] = (cur, cancelled)
+        timed_out = threading.Event()
+
+        def on_timeout() -> None:
+            timed_out.set()
+            cur.interrupt()
+
+        timer = threading.Timer(timeout_s, on_timeout)
+        started = time.perf_counter()
+        timer.start()
+        try:
+            table, truncated = self._fetch(cur, duck_sql, max_rows, cancelled)
+        except duckdb.Error as err:
+            if timed_out.is_set():
+                raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped",
+                                   hint="filter by dt, aggregate more, or raise the timeout",
+                                   timeout_s=timeout_s) from None
+            raise self._translate(err) from None
+        finally:
+            timer.cancel()
+            with self._lock:
+                self._running.pop(query_id, None)
+            cur.close()
+        return QueryResult(table=table, truncated=truncated, engine=self.name, query_id=query_id,
+                           duration_ms=(time.perf_counter() - started) * 1000)
+
+    @staticmethod
+    def _fetch(cur: duckdb.DuckDBPyConnection, sql: str, max_rows: int,
+               cancelled: threading.Event) -> tuple[pa.Table, bool]:
+        if cancelled.is_set():
+            raise QueryCancelled("the query was cancelled before it started")
+        reader = cur.sql(sql).to_arrow_reader(_BATCH_ROWS)
+        batches: list[pa.RecordBatch] = []
+        count = 0
+        for batch in reader:
+            if cancelled.is_set():
+                raise QueryCancelled("the query was cancelled")
+            batches.append(batch)
+            count += batch.num_rows
+            if count > max_rows:
+                break
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        return table.slice(0, max_rows), count > max_rows
+
+    def cancel(self) -> None:
+        """Interrupt every query running on this engine, and wait until they have stopped.
+
+        An interrupt that lands just before DuckDB starts executing is lost, so it is
+        repeated until the query is gone (at most :data:`CANCEL_WAIT_S`).
+        """
+        with self._lock:
+            targets = dict(self._running)
+        for _cur, flag in targets.values():
+            flag.set()
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while targets and time.monotonic() < deadline:
+            for cur, _flag in targets.values():
+                cur.interrupt()
+            time.sleep(0.02)
+            with self._lock:
+                targets = {k: v for k, v in targets.items() if k in self._running}
+
+    def close(self) -> None:
+        self.cancel()
+        self._con.close()
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, list):
+        for item in node:
+            yield from _walk(item)
+    elif isinstance(node, dict):
+        yield node
+        yield from _walk(node.get("children", []))
+
+
+def _card(node: dict[str, Any]) -> int:
+    try:
+        return int(node.get("extra_info", {}).get("Estimated Cardinality", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _dir_bytes(root: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            if name.endswith(".parquet"):
+                try:
+                    total += os.stat(os.path.join(dirpath, name)).st_size
+                except OSError:
+                    continue
+    return total
+
+
+__all__ = ["FILE_SCHEMA", "DuckDBEngine", "to_duckdb"]

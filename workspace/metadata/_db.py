@@ -1,0 +1,73 @@
+"""The metadata store's tables, in SQLAlchemy Core over SQLite by default (DESIGN.md decision 10).
+
+A PostgreSQL URL works the same. Tables are created on first open; every later issue adds its
+tables here so there is one schema to read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from workspace.metadata.errors import MetadataError
+
+meta = sa.MetaData()
+
+api_keys = sa.Table(
+    "api_keys", meta,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("app_id", sa.String(63), nullable=False, index=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False, default=""),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+audit_log = sa.Table(
+    "audit_log", meta,
+    sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("question", sa.Text, nullable=True),
+    sa.Column("sql_in", sa.Text, nullable=False),
+    sa.Column("sql_run", sa.Text, nullable=True),
+    sa.Column("verdict", sa.String(20), nullable=False),
+    sa.Column("code", sa.String(64), nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("engine", sa.String(20), nullable=True),
+    sa.Column("est_rows", sa.BigInteger, nullable=True),
+    sa.Column("est_bytes", sa.BigInteger, nullable=True),
+    sa.Column("duration_ms", sa.Float, nullable=True),
+    sa.Column("rows", sa.BigInteger, nullable=True),
+    sa.Column("flags", sa.Text, nullable=True),
+)
+
+
+def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def open_db(url: str) -> Engine:
+    """Open (and create if needed) the metadata database at ``url``."""
+    try:
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        meta.create_all(engine)
+    except (sa.exc.SQLAlchemyError, OSError) as err:
+        raise MetadataError(
+            f"cannot open the metadata store {url}: {err}",
+            code="metadata_unavailable",
+            hint="check metadata_url (CAUSALITY_METADATA_URL) and that its directory is writable",
+        ) from None
+    return engine
