@@ -154,5 +154,36 @@ def demo_data(ctx: click.Context, n_events: int, out: Path | None, seed: int,
         click.echo(read_back_summary(target))
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="Compact what is due now, then exit.")
+@click.option("--grace-s", type=click.FloatRange(0), default=None,
+              help="Override compactor.grace_s: how long after its hour a partition is closed.")
+@click.pass_context
+def compact(ctx: click.Context, once: bool, grace_s: float | None) -> None:
+    """Merge closed partitions into large, sorted, de-duplicated Parquet files.
+
+    Without --once it runs every compactor.interval_s seconds until SIGTERM or Ctrl-C.
+    """
+    from causality.wiring import storage
+    from pipeline.compactor import CompactionPolicy, run_forever, run_once
+
+    s = settings_of(ctx)
+    policy = CompactionPolicy(
+        grace_s=s.compactor.grace_s if grace_s is None else grace_s,
+        target_bytes=s.compactor.target_mb * 1024 * 1024,
+    )
+    store = storage(s)
+    if once:
+        result = run_once(store, policy)
+        click.echo(f"compacted {len(result.partitions)} partitions: {result.files_removed} files "
+                   f"-> {sum(p.files_out for p in result.partitions)}, {result.rows:,} rows, "
+                   f"{sum(p.duplicates for p in result.partitions):,} duplicates removed, "
+                   f"in {result.seconds:.1f} s")
+        return
+    stop = _signal_latch()
+    click.echo(f"compactor running every {s.compactor.interval_s:g} s over {store.uri}")
+    run_forever(store, policy, s.compactor.interval_s, stop)
+
+
 if __name__ == "__main__":
     main()

@@ -9,6 +9,7 @@ Timestamps are exposed as UTC ``timestamp`` (no zone), as Trino's Hive connector
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -36,10 +37,12 @@ from warehouse.engines._base import (
     QueryTimeout,
 )
 from warehouse.schema import EVENTS_SCHEMA, FILE_SCHEMA, PARTITION_SCHEMA, TRINO_TYPES
+from warehouse.storage import Storage
 
 SAMPLED_COLUMNS = ("event_type", "category", "app_id")
 CATALOG_TTL_S = 60.0
 CANCEL_WAIT_S = 5.0
+VANISHED_FILE_RETRIES = 3
 _BATCH_ROWS = 8192
 _TS = {"event_time", "received_at"}
 
@@ -146,6 +149,12 @@ class DuckDBEngine:
             return EngineError(text, code="forbidden", hint="only the events table is readable")
         return EngineError(text, code="query_failed", hint="check the query; see the message")
 
+    def _read_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held shared per query so a compaction swap is never seen half done."""
+        if self._is_s3:
+            return contextlib.nullcontext()
+        return Storage(self.warehouse).read_lock()
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:  # the parent connection refuses concurrent calls
             cur = self._con.cursor()
@@ -157,7 +166,16 @@ class DuckDBEngine:
         cached = self._catalog
         if cached and time.monotonic() - cached[0] < CATALOG_TTL_S:
             return cached[1]
-        cur = self._cursor()
+        with self._read_lock():
+            info = self._read_catalog()
+        self._catalog = (time.monotonic(), info)
+        return info
+
+    def _read_catalog(self) -> CatalogInfo:
+        try:
+            cur = self._cursor()
+        except duckdb.Error as err:
+            raise self._translate(err) from None
         try:
             names = [r[0] for r in cur.execute(
                 "SELECT column_name FROM information_schema.columns "
@@ -174,18 +192,19 @@ class DuckDBEngine:
             raise self._translate(err) from None
         finally:
             cur.close()
-        info = CatalogInfo(tables={"events": columns}, samples={"events": samples})
-        self._catalog = (time.monotonic(), info)
-        return info
+        return CatalogInfo(tables={"events": columns}, samples={"events": samples})
 
     def explain(self, sql: str) -> Estimate:
-        cur = self._cursor()
-        try:
-            rows = cur.execute("EXPLAIN (FORMAT json) " + to_duckdb(sql)).fetchall()
-        except duckdb.Error as err:
-            raise self._translate(err) from None
-        finally:
-            cur.close()
+        duck_sql = to_duckdb(sql)
+        with self._read_lock():
+            try:
+                cur = self._cursor()
+                try:
+                    rows = cur.execute("EXPLAIN (FORMAT json) " + duck_sql).fetchall()
+                finally:
+                    cur.close()
+            except duckdb.Error as err:
+                raise self._translate(err) from None
         try:
             plan = json.loads(rows[0][1])
         except (IndexError, ValueError):
@@ -211,22 +230,48 @@ class DuckDBEngine:
 
     def run(self, sql: str, max_rows: int, timeout_s: float) -> QueryResult:
         duck_sql = to_duckdb(sql)
+        started = time.perf_counter()
+        for attempt in range(VANISHED_FILE_RETRIES + 1):
+            try:
+                with self._read_lock():
+                    table, truncated, query_id = self._run_once(duck_sql, max_rows, timeout_s)
+                break
+            except duckdb.IOException:
+                # S3 only (local swaps happen under the read lock): a file listed when the
+                # query was bound was removed after its replacement became visible. Rebind.
+                if attempt == VANISHED_FILE_RETRIES:
+                    raise EngineError("the warehouse changed under the query several times",
+                                      code="warehouse_changed",
+                                      hint="compaction is running; run the query again") from None
+        return QueryResult(table=table, truncated=truncated, engine=self.name, query_id=query_id,
+                           duration_ms=(time.perf_counter() - started) * 1000)
+
+    def _run_once(self, duck_sql: str, max_rows: int,
+                  timeout_s: float) -> tuple[pa.Table, bool, str]:
         query_id = uuid.uuid4().hex
-        cur = self._cursor()
+        timed_out = threading.Event()
         cancelled = threading.Event()
+        try:
+            cur = self._cursor()
+        except duckdb.IOException:
+            raise
+        except duckdb.Error as err:
+            raise self._translate(err) from None
         with self._lock:
             self._running[query_id] = (cur, cancelled)
-        timed_out = threading.Event()
 
         def on_timeout() -> None:
             timed_out.set()
             cur.interrupt()
 
         timer = threading.Timer(timeout_s, on_timeout)
-        started = time.perf_counter()
         timer.start()
         try:
             table, truncated = self._fetch(cur, duck_sql, max_rows, cancelled)
+        except duckdb.IOException:
+            if self._is_s3:
+                raise
+            raise self._translate_io() from None
         except duckdb.Error as err:
             if timed_out.is_set():
                 raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped",
@@ -238,8 +283,12 @@ class DuckDBEngine:
             with self._lock:
                 self._running.pop(query_id, None)
             cur.close()
-        return QueryResult(table=table, truncated=truncated, engine=self.name, query_id=query_id,
-                           duration_ms=(time.perf_counter() - started) * 1000)
+        return table, truncated, query_id
+
+    @staticmethod
+    def _translate_io() -> EngineError:
+        return EngineError("a warehouse file could not be read", code="storage_unavailable",
+                           hint="check the warehouse directory and its permissions")
 
     @staticmethod
     def _fetch(cur: duckdb.DuckDBPyConnection, sql: str, max_rows: int,

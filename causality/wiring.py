@@ -1,0 +1,41 @@
+"""Build the product's parts from the settings: storage, engines, metadata store."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine as SqlEngine
+
+from causality.settings import Settings
+from warehouse.engines import DuckDBEngine, Engine
+from warehouse.storage import S3Options, Storage
+
+
+def s3_options(settings: Settings) -> S3Options:
+    st = settings.storage
+    return S3Options(
+        endpoint=st.s3_endpoint, region=st.s3_region,
+        access_key=st.s3_access_key.get_secret_value() if st.s3_access_key else None,
+        secret_key=st.s3_secret_key.get_secret_value() if st.s3_secret_key else None,
+    )
+
+
+def storage(settings: Settings) -> Storage:
+    return Storage(settings.warehouse_uri, s3_options(settings))
+
+
+def engine(settings: Settings) -> Engine:
+    """The configured query engine (DuckDB embedded by default)."""
+    if settings.query.engine == "trino":
+        from warehouse.engines.trino_engine import TrinoEngine
+
+        t = settings.trino
+        return TrinoEngine(host=t.host, port=t.port, user=t.user, catalog=t.catalog,
+                           schema=t.schema_)
+    s3 = s3_options(settings).filesystem() if settings.warehouse_uri.startswith("s3://") else None
+    return DuckDBEngine(settings.warehouse_uri, memory_limit=settings.query.duckdb_memory_limit,
+                        s3=s3)
+
+
+def metadata(settings: Settings) -> SqlEngine:
+    from workspace.metadata import open_db
+
+    return open_db(settings.metadata_db_url)
