@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -28,10 +28,17 @@ _VOLATILE = frozenset({"sentAt", "receivedAt", "writeKey", "_metadata"})
 Row = dict[str, Any]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_ONE_US = timedelta(microseconds=1)
+
+
 def to_micros(value: datetime) -> int:
-    return int(value.timestamp() * 1_000_000) if value.tzinfo else int(
-        value.replace(tzinfo=UTC).timestamp() * 1_000_000
-    )
+    """Exact µs since the epoch (naive means UTC); float ``timestamp()`` is off by 1 µs ~1 % of
+    the time."""
+    if value.tzinfo is None:
+        return (value - _NAIVE_EPOCH) // _ONE_US
+    return (value - _EPOCH) // _ONE_US
 
 
 def parse_time(value: Any, field: str) -> int | None:
@@ -51,13 +58,19 @@ def parse_time(value: Any, field: str) -> int | None:
 def content_id(event: Mapping[str, Any], app_id: str) -> str:
     """A stable id for an event without ``messageId``: retries of it collapse to one row."""
     canonical = {k: v for k, v in event.items() if k not in _VOLATILE}
-    digest = hashlib.sha256(app_id.encode() + b"\0" + orjson.dumps(
-        canonical, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS))
+    try:
+        text = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        raise InvalidEvent("the event is nested too deeply", code="bad_field",
+                           hint="keep properties under 200 levels of nesting") from None
+    digest = hashlib.sha256(app_id.encode() + b"\0" + text)
     return str(uuid.UUID(bytes=digest.digest()[:16]))
 
 
 def _opt_str(event: Mapping[str, Any], key: str, limit: int = MAX_ID_CHARS) -> str | None:
     value = event.get(key)
+    if value.__class__ is str and len(value) <= limit:  # the hot path: a short plain string
+        return value or None
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -68,6 +81,14 @@ def _opt_str(event: Mapping[str, Any], key: str, limit: int = MAX_ID_CHARS) -> s
         raise InvalidEvent(f"{key} is longer than {limit} characters", code="bad_field",
                            field=key, hint=f"shorten {key}")
     return text
+
+
+def _json(value: Any, field: str) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (254 levels)
+        raise InvalidEvent(f"{field} is nested too deeply", code="bad_field", field=field,
+                           hint=f"keep {field} under 200 levels of nesting") from None
 
 
 def _opt_obj(event: Mapping[str, Any], key: str) -> dict[str, Any] | None:
@@ -154,7 +175,7 @@ def segment_to_row(
         "session_id": session_id,
         "event_time": event_time,
         "received_at": received_at_us,
-        "properties": orjson.dumps(properties).decode() if properties is not None else None,
-        "context": orjson.dumps(context).decode() if context is not None else None,
+        "properties": _json(properties, "properties") if properties is not None else None,
+        "context": _json(context, "context") if context is not None else None,
         "app_id": app_id,
     }
