@@ -32,6 +32,9 @@ install: $(VENV)/.installed  ## install the platform into .venv
 install-test: $(VENV)/.installed-test  ## install the platform and what tests need into .venv
 
 trino: install-test  ## fetch Trino 476 through Maven into the cache dir (once)
+	@command -v mvn >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null; } || \
+	  { echo "mvn missing: install Maven" >&2; exit 1; }
 	$(VENV)/bin/causality trino fetch
 
 chromium:  ## install Debian's chromium for browser tests (when run as root)

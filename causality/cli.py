@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 import click
 
 from causality import __version__
-from causality.errors import CausalityError
+from causality.errors import CausalityError, ConfigError
 from causality.settings import Settings, load_settings, masked
+from guardrails import GuardrailError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,10 +27,12 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except CausalityError as err:
-            click.echo(f"error [{err.code}]: {err.message}", err=True)
-            if err.hint:
-                click.echo(f"hint: {err.hint}", err=True)
+        except (CausalityError, GuardrailError) as err:
+            code, message = getattr(err, "code", "error"), getattr(err, "message", str(err))
+            click.echo(f"error [{code}]: {message}", err=True)
+            hint = getattr(err, "hint", None)
+            if hint:
+                click.echo(f"hint: {hint}", err=True)
             sys.exit(2)
 
 
@@ -183,6 +186,130 @@ def compact(ctx: click.Context, once: bool, grace_s: float | None) -> None:
     stop = _signal_latch()
     click.echo(f"compactor running every {s.compactor.interval_s:g} s over {store.uri}")
     run_forever(store, policy, s.compactor.interval_s, stop)
+
+
+@main.group()
+def trino() -> None:
+    """The scale-out engine: a local Trino 476 over the same warehouse."""
+
+
+@trino.command("fetch")
+@click.pass_context
+def trino_fetch(ctx: click.Context) -> None:
+    """Fetch Trino 476 and its Hive plugin through Maven into the cache dir (once)."""
+    import time
+
+    from warehouse.trino_server import fetch
+
+    s = settings_of(ctx)
+    started = time.perf_counter()
+    install = fetch(s.trino.cache_dir)
+    click.echo(f"trino 476 ready in {install} ({time.perf_counter() - started:.1f} s)")
+
+
+@trino.command("run")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="HTTP port (default: trino.port; 0 picks a free one).")
+@click.pass_context
+def trino_run(ctx: click.Context, port: int | None) -> None:
+    """Run Trino over the local warehouse with the `lake` catalog, until interrupted.
+
+    Registers the external table lake.analytics.events and its partitions at start.
+    """
+    from warehouse.trino_server import TrinoServer, fetch
+
+    s = settings_of(ctx)
+    if s.warehouse_uri.startswith("s3://"):
+        raise ConfigError("causality trino run serves a local warehouse only",
+                          code="trino_local_only",
+                          hint="point storage.warehouse at a directory, or run your own Trino")
+    stop = _signal_latch()
+    server = TrinoServer(Path(s.warehouse_uri), (s.data_dir / "trino").resolve(),
+                         port=s.trino.port if port is None else port,
+                         install=fetch(s.trino.cache_dir)).start()
+    try:
+        server.register_events_table()
+        click.echo(f"trino ready at {server.url} in {server.startup_s:.1f} s "
+                   f"(catalog lake, schema analytics; users causality_reader, causality_admin)")
+        stop.wait()
+    finally:
+        server.stop()
+
+
+def _policy(ctx: click.Context, app: str | None) -> Any:
+    from guardrails import Policy
+
+    s = settings_of(ctx)
+    return Policy(engine=s.query.engine, max_rows=s.query.max_rows, timeout_s=s.query.timeout_s,
+                  tenant_app_id=app)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--app", default=None, help="Restrict the query to this app (tenant filter).")
+@click.option("--actor", default="cli", show_default=True, help="Who runs it, for the audit log.")
+@click.option("--max-rows", type=click.IntRange(1), default=None,
+              help="Row cap (default: query.max_rows).")
+@click.pass_context
+def sql(ctx: click.Context, query: str, app: str | None, actor: str,
+        max_rows: int | None) -> None:
+    """Run a Trino-dialect QUERY through the guardrails and print the table and audit id."""
+    from causality.wiring import engine, metadata
+    from guardrails.execute import execute
+    from workspace.metadata.audit import AuditLog
+
+    s = settings_of(ctx)
+    policy = _policy(ctx, app)
+    if max_rows is not None:
+        policy = policy.model_copy(update={"max_rows": max_rows})
+    eng = engine(s)
+    try:
+        done = execute(query, engine=eng, policy=policy, actor=actor, source="human",
+                       audit=AuditLog(metadata(s)))
+    finally:
+        eng.close()
+    click.echo(f"-- ran: {done.checked.sql}")
+    if done.checked.changes:
+        click.echo(f"-- changed: {', '.join(done.checked.changes)}")
+    click.echo(_text_table(done.table))
+    flags = f", flags: {', '.join(done.flags)}" if done.flags else ""
+    click.echo(f"-- {done.table.num_rows} rows in {done.result.duration_ms:.0f} ms on "
+               f"{done.result.engine}; audit id {done.audit_id}{flags}")
+
+
+def _text_table(table: Any, max_width: int = 40) -> str:
+    names = list(table.column_names)
+    rows = [["" if v is None else str(v)[:max_width] for v in row.values()]
+            for row in table.to_pylist()]
+    widths = [max([len(n)] + [len(r[i]) for r in rows]) for i, n in enumerate(names)]
+    line = "  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True))
+    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join([line, "  ".join("-" * w for w in widths), *body])
+
+
+@main.group()
+def audit() -> None:
+    """Inspect the audit log of every query attempt."""
+
+
+@audit.command("tail")
+@click.option("-n", "count", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="How many recent records.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def audit_tail(ctx: click.Context, count: int, as_json: bool) -> None:
+    """Show the most recent audit records, oldest first."""
+    from causality.wiring import metadata
+    from workspace.metadata.audit import AuditLog
+
+    for rec in AuditLog(metadata(settings_of(ctx))).tail(count):
+        if as_json:
+            click.echo(json.dumps(rec, default=str))
+            continue
+        outcome = rec["verdict"] if not rec["code"] else f"{rec['verdict']}:{rec['code']}"
+        shown = str(rec["sql_run"] or rec["sql_in"])[:120]
+        click.echo(f"#{rec['audit_id']} {rec['at']:%Y-%m-%d %H:%M:%S} {rec['actor']} "
+                   f"({rec['source']}) {outcome} rows={rec['rows']} {shown!r}")
 
 
 if __name__ == "__main__":

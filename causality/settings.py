@@ -69,6 +69,9 @@ class IngestSettings(_Section):
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 503")
     key_cache_ttl_s: float = Field(5.0, ge=0, description="a revoked key works this long")
     key_negative_ttl_s: float = Field(1.0, ge=0, description="an unknown key is re-checked after")
+    # On SIGTERM /readyz answers 503 for drain_delay_s while requests are still served (so a
+    # load balancer stops sending), then the listener closes and in-flight requests finish.
+    drain_delay_s: float = Field(0.0, ge=0, le=300)
     shutdown_timeout_s: float = Field(20.0, gt=0, description="SIGTERM to exit, at most")
 
 
@@ -85,7 +88,8 @@ class StorageSettings(_Section):
 class CompactorSettings(_Section):
     """Merging closed partitions into large, sorted, de-duplicated files."""
 
-    grace_s: float = Field(3600.0, ge=0, description="a partition is closed this long after its hour")
+    grace_s: float = Field(3600.0, ge=0,
+                           description="a partition is closed this long after its hour")
     target_mb: int = Field(256, ge=1, le=4096)
     interval_s: float = Field(300.0, gt=0)
 
@@ -155,12 +159,24 @@ class QuerySettings(_Section):
 
 
 class LLMSettings(_Section):
+    """The AI analyst's model (``causality ask``): Anthropic, or any OpenAI-compatible
+    endpoint (Ollama, vLLM) through ``openai_base_url``; ``none`` turns the analyst off."""
+
     provider: Literal["none", "anthropic", "openai"] = "none"
     model: str = "claude-sonnet-4-5"
     anthropic_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None
     max_attempts: int = Field(3, ge=1, le=10)
+    # Issue 6: the analyst's planner.
+    openai_mode: Literal["tools", "json"] = Field(
+        "tools", description="json for OpenAI-compatible servers without tool calling")
+    max_tokens: int = Field(4096, ge=256, le=64_000, description="per model reply")
+    timeout_s: float = Field(120.0, gt=0, le=600, description="one model call, at most")
+    sdk_retries: int = Field(2, ge=0, le=10, description="the SDK's retries on 429/5xx")
+    validation_retries: int = Field(1, ge=0, le=5,
+                                    description="re-asks when a reply is not a valid plan")
+    examples: int = Field(3, ge=0, le=10, description="verified queries shown as examples")
 
 
 class Settings(BaseSettings):

@@ -28,8 +28,9 @@ def engine(settings: Settings) -> Engine:
         from warehouse.engines.trino_engine import TrinoEngine
 
         t = settings.trino
-        return TrinoEngine(host=t.host, port=t.port, user=t.user, catalog=t.catalog,
+        trino: Engine = TrinoEngine(host=t.host, port=t.port, user=t.user, catalog=t.catalog,
                            schema=t.schema_)
+        return trino
     s3 = s3_options(settings).filesystem() if settings.warehouse_uri.startswith("s3://") else None
     return DuckDBEngine(settings.warehouse_uri, memory_limit=settings.query.duckdb_memory_limit,
                         s3=s3)

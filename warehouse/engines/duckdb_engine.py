@@ -162,16 +162,18 @@ class DuckDBEngine:
         return cur
 
     # -- Engine protocol ---------------------------------------------------------------------
-    def catalog(self) -> CatalogInfo:
+    def catalog(self, samples: bool = True) -> CatalogInfo:
+        """Tables, columns, Trino types; with ``samples`` also a few values of text columns."""
         cached = self._catalog
         if cached and time.monotonic() - cached[0] < CATALOG_TTL_S:
             return cached[1]
         with self._read_lock():
-            info = self._read_catalog()
-        self._catalog = (time.monotonic(), info)
+            info = self._read_catalog(samples)
+        if samples:
+            self._catalog = (time.monotonic(), info)
         return info
 
-    def _read_catalog(self) -> CatalogInfo:
+    def _read_catalog(self, with_samples: bool) -> CatalogInfo:
         try:
             cur = self._cursor()
         except duckdb.Error as err:
@@ -182,7 +184,7 @@ class DuckDBEngine:
                 "WHERE table_name = 'events' ORDER BY ordinal_position").fetchall()]
             columns = {n: TRINO_TYPES.get(n, "varchar") for n in names}
             samples: dict[str, list[str]] = {}
-            for col in SAMPLED_COLUMNS:
+            for col in SAMPLED_COLUMNS if with_samples else ():
                 rows = cur.execute(
                     f"SELECT {col} FROM events WHERE {col} IS NOT NULL GROUP BY 1 "
                     f"ORDER BY count(*) DESC LIMIT {LOW_CARDINALITY_MAX + 1}").fetchall()

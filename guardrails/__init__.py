@@ -1,0 +1,45 @@
+"""SQL policy for Causality: every query passes `check` before an engine runs it.
+
+`check(sql, catalog, policy)` parses Trino SQL and runs `RULES` in order over a shared
+context; it returns a `CheckedQuery` (final Trino SQL, its DuckDB transpilation, the
+tables and columns read, the rewrites made) or raises `Rejected` (a `GuardrailError`)
+with a stable `code`, a `message`, a `hint` and facts (`table`, `column`, `function`).
+
+Rules, and the codes they raise:
+
+1. ``parse`` - fail closed: unparseable text or a NUL byte -> ``parse_error``; more than
+   ``max_sql_chars`` -> ``too_long``; more than ``max_ast_nodes`` tokens or nodes, brackets
+   or the tree deeper than ``max_depth``, or shapes that make the parser blow up -> ``too_complex``.
+2. ``single_statement`` - ``empty_query``, ``multiple_statements`` (a trailing ``;`` or
+   comment is fine).
+3. ``read_only`` - the root is a SELECT or set operation (WITH allowed); no node anywhere
+   writes, changes session state or is a command (``WITH x AS (DELETE ...)``, ``SELECT INTO``,
+   ``FOR UPDATE``, CALL, SET, USE, COPY, PRAGMA, EXPLAIN, ...) -> ``not_read_only``.
+4. ``known_tables`` - only bare catalog names (``events``; identifiers are case-insensitive,
+   as in Trino, so ``"EVENTS"`` is ``events``), CTEs, subqueries, UNNEST, VALUES.
+   Qualified names (``system.runtime.queries``, ``lake.analytics.events``), system tables and
+   file paths -> ``forbidden_table``; table functions -> ``forbidden_function``; other names ->
+   ``unknown_table`` with the closest name as hint; a CTE named like a table -> ``shadowed_table``.
+5. ``known_columns`` - each column resolves -> ``unknown_column`` ("did you mean user_id?"),
+   ``ambiguous_column``, ``invalid_reference``; engine-hidden ``"$path"`` -> ``forbidden_column``.
+6. ``functions`` - per-engine deny list plus policy extras -> ``forbidden_function``.
+7. ``tenant_filter`` - with ``tenant_app_id`` set, every tenant-table reference becomes
+   ``(SELECT * FROM events WHERE app_id = '<tenant>') AS <same name>``; change ``tenant_filter``.
+8. ``limit`` - the outermost LIMIT is injected or clamped to ``max_rows`` (changes
+   ``limit_injected``/``limit_clamped``); a non-literal LIMIT -> ``invalid_limit``.
+
+``Policy.mode="warn"`` turns only the advisory codes (``unknown_column``,
+``ambiguous_column``, ``invalid_reference``, ``invalid_limit``) into
+``CheckedQuery.warnings``; parsing, statements, read-only, tables, functions and the
+tenant filter always enforce. Anything unexpected inside a rule -> ``internal_error``.
+"""
+
+from __future__ import annotations
+
+from guardrails._check import check
+from guardrails._errors import GuardrailError, Rejected
+from guardrails._policy import Policy
+from guardrails._result import CheckedQuery
+from guardrails._rules import RULES
+
+__all__ = ["RULES", "CheckedQuery", "GuardrailError", "Policy", "Rejected", "check"]
