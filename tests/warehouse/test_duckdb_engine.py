@@ -141,3 +141,17 @@ def test_s3_warehouse_through_pyarrow_fs(s3_server: S3Server) -> None:
     res = engine.run("select count(*) as n from events where app_id = 'shop'", 10, 30)
     assert res.table["n"][0].as_py() == sum(1 for a in table["app_id"].to_pylist() if a == "shop")
     engine.close()
+
+
+def test_window_over_filtered_groups_sees_only_filtered_rows(engine: DuckDBEngine) -> None:
+    """DuckDB 2.0's window_self_join rewrite leaked other apps' rows into this window sum."""
+    sql = ("SELECT date_trunc('hour', event_time) AS h, count(*) AS n, "
+           "sum(count(*)) OVER (PARTITION BY date_trunc('day', date_trunc('hour', event_time))) "
+           "AS day_total FROM (SELECT * FROM events WHERE app_id = 'shop') AS events "
+           "GROUP BY 1 ORDER BY 1")
+    rows = engine.run(sql, 10_000, 60).table.to_pylist()
+    per_day: dict[object, int] = {}
+    for r in rows:
+        per_day[r["h"].date()] = per_day.get(r["h"].date(), 0) + r["n"]
+    assert rows
+    assert all(r["day_total"] == per_day[r["h"].date()] for r in rows)

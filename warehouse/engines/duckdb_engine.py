@@ -10,7 +10,6 @@ Timestamps are exposed as UTC ``timestamp`` (no zone), as Trino's Hive connector
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import threading
@@ -23,7 +22,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
-import sqlglot
 from pyarrow import fs as pafs
 
 from warehouse.engines._base import (
@@ -36,25 +34,17 @@ from warehouse.engines._base import (
     QueryResult,
     QueryTimeout,
 )
-from warehouse.schema import EVENTS_SCHEMA, FILE_SCHEMA, PARTITION_SCHEMA, TRINO_TYPES
+from warehouse.engines.dialect import to_duckdb
+from warehouse.schema import EVENTS_SCHEMA, PARTITION_SCHEMA, TRINO_TYPES
 from warehouse.storage import Storage
 
 SAMPLED_COLUMNS = ("event_type", "category", "app_id")
 CATALOG_TTL_S = 60.0
 CANCEL_WAIT_S = 5.0
 VANISHED_FILE_RETRIES = 3
+DISABLED_OPTIMIZERS = "window_self_join"
 _BATCH_ROWS = 8192
 _TS = {"event_time", "received_at"}
-
-
-@functools.lru_cache(maxsize=2048)
-def to_duckdb(sql: str) -> str:
-    """Trino SQL → DuckDB SQL (sqlglot); cached because dashboards repeat their queries."""
-    try:
-        return sqlglot.transpile(sql, read="trino", write="duckdb")[0]
-    except sqlglot.errors.SqlglotError as err:
-        raise EngineError(f"cannot translate the query for DuckDB: {err}", code="bad_sql",
-                          hint="check the SQL syntax (Trino dialect)") from None
 
 
 def _view_columns() -> str:
@@ -82,6 +72,11 @@ class DuckDBEngine:
         try:
             self._con.execute(f"SET memory_limit = '{memory_limit}'")
             self._con.execute("SET TimeZone = 'UTC'")
+            self._con.execute("SET integer_division = true")  # 5 / 2 = 2, as in Trino
+            # DuckDB 2.0's window_self_join rewrite lets a window over a grouped, filtered
+            # Parquet scan see rows the filter removed (a tenant leak in aggregate form);
+            # tests/warehouse/test_duckdb_engine.py pins this.
+            self._con.execute(f"SET disabled_optimizers = '{DISABLED_OPTIMIZERS}'")
             if threads:
                 self._con.execute(f"SET threads = {int(threads)}")
             if self._is_s3:
@@ -307,7 +302,7 @@ class DuckDBEngine:
             count += batch.num_rows
             if count > max_rows:
                 break
-        table = pa.Table.from_batches(batches, schema=reader.schema)
+        table = _as_trino_types(pa.Table.from_batches(batches, schema=reader.schema))
         return table.slice(0, max_rows), count > max_rows
 
     def cancel(self) -> None:
@@ -331,6 +326,17 @@ class DuckDBEngine:
     def close(self) -> None:
         self.cancel()
         self._con.close()
+
+
+def _as_trino_types(table: pa.Table) -> pa.Table:
+    """DuckDB sums integers into HUGEINT (decimal(38,0) in Arrow); Trino answers bigint."""
+    for i, fld in enumerate(table.schema):
+        if pa.types.is_decimal(fld.type) and fld.type.scale == 0:
+            try:
+                table = table.set_column(i, fld.name, table.column(i).cast(pa.int64()))
+            except pa.ArrowInvalid:
+                continue  # does not fit in 64 bits: keep the decimal
+    return table
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -361,4 +367,4 @@ def _dir_bytes(root: Path) -> int:
     return total
 
 
-__all__ = ["FILE_SCHEMA", "DuckDBEngine", "to_duckdb"]
+__all__ = ["DuckDBEngine", "to_duckdb"]
