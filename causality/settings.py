@@ -110,8 +110,8 @@ class SinkSettings(_Section):
     fetch_batch: int = Field(256, ge=1, le=4096, description="messages per pull request")
     fetch_timeout_s: float = Field(1.0, gt=0, le=30, description="one pull request waits this")
     flush_interval_s: float = Field(30.0, gt=0, le=3600, description="oldest buffered row, at most")
-    flush_rows: int = Field(500_000, ge=1, description="buffered rows that trigger a flush")
-    max_buffer_bytes: int = Field(128 * 1024 * 1024, ge=1024 * 1024,
+    flush_rows: int = Field(250_000, ge=1, description="buffered rows that trigger a flush")
+    max_buffer_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024,
                                   description="buffered Arrow bytes that trigger a flush")
     write_threads: int = Field(2, ge=1, le=32, description="partitions written in parallel")
     flush_timeout_s: float = Field(300.0, gt=0, description="a flush taking longer stops the sink")
@@ -123,9 +123,11 @@ class SinkSettings(_Section):
     dedup_window: int = Field(100_000, ge=0,
                               description="recent event ids remembered per app; 0 turns it off")
     lag_poll_s: float = Field(5.0, gt=0, description="consumer info (lag) poll interval")
-    max_outage_s: float = Field(120.0, gt=0, description="NATS unreachable this long stops the sink")
+    max_outage_s: float = Field(120.0, gt=0,
+                                description="NATS unreachable this long stops the sink")
     shutdown_timeout_s: float = Field(30.0, gt=0, description="SIGTERM to exit, at most")
-    dlq_retention_s: float = Field(30 * 24 * 3600.0, gt=0, description="dead letters kept this long")
+    dlq_retention_s: float = Field(30 * 24 * 3600.0, gt=0,
+                                   description="dead letters kept this long")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8089, ge=0, le=65535,
                            description="/livez /readyz /metrics; 0 picks a free port")

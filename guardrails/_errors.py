@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from causality.errors import CausalityError
+
 _FACTS = ("table", "column", "function", "line", "col")
 
 
-class GuardrailError(Exception):
-    """Root of every exception raised by `guardrails`."""
+class GuardrailError(CausalityError):
+    """Root of every exception raised by `guardrails` (a `CausalityError`: code, hint)."""
 
 
 class Rejected(GuardrailError):

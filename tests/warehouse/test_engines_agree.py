@@ -1,9 +1,9 @@
 """The benign guardrails corpus gives the same results on DuckDB and on Trino 476."""
 
 import math
-from decimal import Decimal
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pyarrow.compute as pc

@@ -2,7 +2,6 @@
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import date
 
 import pyarrow as pa
@@ -17,7 +16,8 @@ from warehouse.engines.trino_engine import TrinoEngine
 pytestmark = pytest.mark.trino
 
 SLOW = ("SELECT sum(a.x * b.x * c.x) FROM UNNEST(sequence(1, 10000)) AS a(x) "
-        "CROSS JOIN UNNEST(sequence(1, 10000)) AS b(x) CROSS JOIN UNNEST(sequence(1, 10000)) AS c(x)")
+        "CROSS JOIN UNNEST(sequence(1, 10000)) AS b(x) "
+        "CROSS JOIN UNNEST(sequence(1, 10000)) AS c(x)")
 
 
 def with_prefix(table: pa.Table, prefix: str) -> pa.Table:
@@ -28,12 +28,12 @@ def with_prefix(table: pa.Table, prefix: str) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def stack(trino_server: TrinoHandle) -> Iterator[TrinoHandle]:
+def stack(trino_server: TrinoHandle) -> TrinoHandle:
     table = generate(40_000, seed=21, end=date(2026, 11, 1))
     write(with_prefix(table.filter(pc.field("dt") >= "2026-10-25"), "stk-"), trino_server.warehouse,
           basename="stack")
     trino_server.register()
-    yield trino_server
+    return trino_server
 
 
 @pytest.fixture

@@ -1,0 +1,310 @@
+"""Request body → envelope → one row per valid event (validation, enrichment, in-batch dedup).
+
+The envelope is decoded with msgspec, leaving each event as the exact bytes it had in the body
+(its size is that span), so one event that is not JSON, too large or invalid is rejected alone,
+with the reason, and kept raw for the quarantine stream.
+
+The semantics are those of :func:`warehouse.segment.segment_to_row`. Turning every nested
+``properties``/``context`` object into Python dicts only to dump it again is most of the cost per
+event, so a fast path decodes the event into a typed struct whose ``properties``, ``traits`` and
+``context`` stay JSON text. It takes the common shapes (track, identify, page, screen, with a
+``messageId``, plain string fields); anything else, and anything it is not sure of, goes through
+``orjson.loads`` + ``segment_to_row``, which also makes every rejection. A test checks that both
+give the same rows; ``properties``/``context`` are then equal as JSON (the fast path keeps the
+client's text, re-formatted compactly when it has Python-style ``", "`` / ``": "`` separators).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import orjson
+
+from pipeline.bus import QuarantinedEvent, Row
+from pipeline.ingest._errors import BadRequest, Forbidden
+from warehouse.errors import InvalidEvent
+from warehouse.segment import (
+    MAX_ID_CHARS,
+    MAX_NAME_CHARS,
+    MIN_EVENT_TIME_US,
+    parse_time,
+    segment_to_row,
+)
+
+ACCEPTED, DUPLICATE, INVALID = "accepted", "duplicate", "invalid"
+MAX_CATEGORY_CHARS = 100  # as segment_to_row checks it
+_NO_RAW = msgspec.Raw()
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """``POST /v1/batch``: the events stay raw until each is validated on its own."""
+
+    batch: list[msgspec.Raw]
+    sent_at: str | None = msgspec.field(default=None, name="sentAt")
+    write_key: str | None = msgspec.field(default=None, name="writeKey")
+    app_id: str | None = None
+
+
+class SingleEnvelope(msgspec.Struct, frozen=True):
+    """``POST /v1/<type>``: the body is the event; these are its envelope-like fields."""
+
+    sent_at: str | None = msgspec.field(default=None, name="sentAt")
+    write_key: str | None = msgspec.field(default=None, name="writeKey")
+    app_id: str | None = None
+
+
+class _Event(msgspec.Struct, frozen=True):
+    """The fields the fast path reads; a field of another type makes the decode fail."""
+
+    type: str | None = None
+    event: str | None = None
+    name: str | None = None
+    user_id: str | None = msgspec.field(default=None, name="userId")
+    anonymous_id: str | None = msgspec.field(default=None, name="anonymousId")
+    message_id: str | None = msgspec.field(default=None, name="messageId")
+    timestamp: str | None = None
+    sent_at: str | None = msgspec.field(default=None, name="sentAt")
+    category: str | None = None
+    session_id: str | None = msgspec.field(default=None, name="sessionId")
+    app_id: str | None = None
+    properties: msgspec.Raw = _NO_RAW
+    traits: msgspec.Raw = _NO_RAW
+    context: msgspec.Raw = _NO_RAW
+
+
+_ENVELOPE = msgspec.json.Decoder(Envelope)
+_EVENT = msgspec.json.Decoder(_Event)
+_SINGLE = msgspec.json.Decoder(SingleEnvelope)
+
+
+def decode_envelope(body: bytes) -> Envelope:
+    try:
+        return _ENVELOPE.decode(body)
+    except msgspec.ValidationError as err:
+        raise BadRequest(f"the body is not a batch: {err}", code="bad_batch",
+                         hint='send {"batch": [event, ...], "sentAt": "<ISO 8601>"}') from None
+    except msgspec.DecodeError as err:
+        raise BadRequest(f"the body is not valid JSON: {err}", code="malformed_json",
+                         hint="send UTF-8 JSON, gzip-compressed or not") from None
+
+
+def decode_single(body: bytes) -> SingleEnvelope:
+    try:
+        return _SINGLE.decode(body)
+    except msgspec.ValidationError as err:
+        raise BadRequest(f"the body is not an event: {err}", code="bad_batch",
+                         hint="send one event as a JSON object") from None
+    except msgspec.DecodeError as err:
+        raise BadRequest(f"the body is not valid JSON: {err}", code="malformed_json",
+                         hint="send UTF-8 JSON, gzip-compressed or not") from None
+
+
+def parse_sent_at(value: str | None) -> int | None:
+    try:
+        return parse_time(value, "sentAt")
+    except InvalidEvent as err:
+        raise BadRequest(err.message, code="bad_timestamp", hint=err.hint) from None
+
+
+@dataclass
+class Outcome:
+    """What a request's events became; statuses are final once the publish is acknowledged."""
+
+    rows: list[Row] = field(default_factory=list)
+    # Per event in request order: [messageId, event_id, status, code, reason].
+    results: list[list[Any]] = field(default_factory=list)
+    quarantined: list[QuarantinedEvent] = field(default_factory=list)
+    duplicates: int = 0
+
+    def mark_all_duplicate(self) -> None:
+        """JetStream had this batch already: every accepted event is a duplicate."""
+        for result in self.results:
+            if result[2] == ACCEPTED:
+                result[2] = DUPLICATE
+                self.duplicates += 1
+
+    def response_results(self) -> list[dict[str, Any]]:
+        out = []
+        for message_id, event_id, status, code, reason in self.results:
+            item = {"messageId": message_id, "event_id": event_id, "status": status}
+            if code is not None:
+                item["code"] = code
+                item["reason"] = reason
+            out.append(item)
+        return out
+
+
+def validate(events: list[msgspec.Raw], app_id: str, received_at_us: int,
+             sent_at_us: int | None, max_event_bytes: int,
+             forced_type: str | None = None) -> Outcome:
+    """Every event → a row or a quarantined rejection; later repeats of an id → duplicate.
+
+    Raises :class:`Forbidden` when an event names another app in ``app_id``.
+    """
+    out = Outcome()
+    results, seen = out.results, set[str]()
+    for index, raw in enumerate(events):  # the hot loop: kept flat on purpose
+        event: Any = None
+        try:
+            if len(raw) > max_event_bytes:
+                raise InvalidEvent(f"the event is {len(raw)} bytes, over {max_event_bytes}",
+                                   code="event_too_large",
+                                   hint="keep properties and context small; send blobs elsewhere")
+            try:
+                typed = _EVENT.decode(raw)
+            except msgspec.DecodeError:
+                typed = None
+            if typed is not None:
+                if typed.app_id is not None and typed.app_id != app_id:
+                    raise _wrong_app(typed.app_id, app_id)
+                fast = _fast_row(typed, app_id, received_at_us, sent_at_us, forced_type)
+                if fast is not None:
+                    _keep(out, seen, typed.message_id, fast)
+                    continue
+            try:
+                event = orjson.loads(bytes(raw))
+            except orjson.JSONDecodeError as err:
+                raise InvalidEvent(f"the event is not valid JSON: {err}", code="malformed_json",
+                                   hint="send UTF-8 JSON; numbers must fit a double") from None
+            sent = sent_at_us
+            if event.__class__ is dict:
+                if forced_type is not None:
+                    event["type"] = forced_type
+                claimed = event.get("app_id")
+                if claimed is not None and claimed != app_id:
+                    raise _wrong_app(claimed, app_id)
+                if sent is None and "sentAt" in event:
+                    sent = parse_time(event["sentAt"], "sentAt")
+            row: Any = segment_to_row(event, app_id, received_at_us, sent)
+        except InvalidEvent as err:
+            results.append([_message_id(event, raw), None, INVALID, err.code, err.message])
+            out.quarantined.append(QuarantinedEvent(index=index, code=err.code,
+                                                    message=err.message, hint=err.hint,
+                                                    event=_as_json(raw)))
+            continue
+        message_id = event.get("messageId")
+        _keep(out, seen, message_id if message_id.__class__ is str else None, row)
+    return out
+
+
+def _keep(out: Outcome, seen: set[str], message_id: str | None, row: Row) -> None:
+    event_id = row["event_id"]
+    if event_id in seen:
+        out.results.append([message_id, event_id, DUPLICATE, None, None])
+        out.duplicates += 1
+        return
+    seen.add(event_id)
+    out.rows.append(row)
+    out.results.append([message_id, event_id, ACCEPTED, None, None])
+
+
+def _fast_row(e: _Event, app_id: str, received_at_us: int, sent_at_us: int | None,
+              forced_type: str | None) -> Row | None:
+    """The row of a common, plainly valid event; ``None`` means: ask segment_to_row."""
+    kind = forced_type or e.type
+    name = e.name
+    if kind == "track":
+        event_type = e.event
+        if not event_type or len(event_type) > MAX_NAME_CHARS:
+            return None
+        payload = e.properties
+    elif kind == "identify":
+        event_type, payload = kind, e.traits
+    elif kind == "page" or kind == "screen":
+        event_type, payload = kind, e.properties
+        if name is not None and (not name or len(name) > MAX_NAME_CHARS):
+            return None
+    else:
+        return None
+    user_id = e.user_id or None
+    anonymous_id = e.anonymous_id or None
+    message_id = e.message_id
+    session_id = e.session_id or None
+    category = e.category or kind
+    if ((user_id is None and anonymous_id is None) or not message_id
+            or len(message_id) > MAX_ID_CHARS or len(category) > MAX_CATEGORY_CHARS
+            or (user_id is not None and len(user_id) > MAX_ID_CHARS)
+            or (anonymous_id is not None and len(anonymous_id) > MAX_ID_CHARS)
+            or (session_id is not None and len(session_id) > MAX_ID_CHARS)):
+        return None
+    try:
+        properties = _object_text(payload)
+        context = _object_text(e.context)
+        if sent_at_us is None and e.sent_at is not None:
+            sent_at_us = parse_time(e.sent_at, "sentAt")
+        event_time = parse_time(e.timestamp, "timestamp")
+    except (ValueError, InvalidEvent):  # not an object, not UTF-8, a bad time
+        return None
+    if session_id is None and context is not None and '"sessionId"' in context:
+        return None  # context.sessionId: segment_to_row reads it
+    if name is not None and (kind == "page" or kind == "screen"):  # name joins properties
+        if properties is None or not properties[1:-1].strip():
+            properties = '{"name":' + orjson.dumps(name).decode() + "}"
+        elif '"name"' in properties:
+            return None  # segment_to_row replaces the key where it is
+        else:
+            properties = properties[:-1] + ',"name":' + orjson.dumps(name).decode() + "}"
+    if event_time is None:
+        event_time = received_at_us
+    else:
+        if sent_at_us is not None:
+            event_time += received_at_us - sent_at_us
+        event_time = min(event_time, received_at_us)
+        if event_time < MIN_EVENT_TIME_US:
+            return None
+    return {
+        "event_id": message_id,
+        "event_type": event_type,
+        "category": category,
+        "user_id": user_id,
+        "anonymous_id": anonymous_id,
+        "session_id": session_id,
+        "event_time": event_time,
+        "received_at": received_at_us,
+        "properties": properties,
+        "context": context,
+        "app_id": app_id,
+    }
+
+
+def _object_text(raw: msgspec.Raw) -> str | None:
+    """Raw JSON that must be an object or null → its text; ``ValueError`` otherwise."""
+    if not raw:
+        return None
+    data = bytes(raw)
+    if data == b"null":
+        return None
+    if data[0] != 0x7B:  # "{"
+        raise ValueError("not an object")
+    # Python's json.dumps separators, or pretty-printing: make it compact like segment_to_row.
+    # (Inside a string a quote is escaped, so '": ' and ', "' almost never match there.)
+    if b'": ' in data or b', "' in data or b"\n" in data:
+        data = msgspec.json.format(data, indent=-1)
+    return data.decode()  # not UTF-8: a UnicodeDecodeError, a ValueError
+
+
+def _wrong_app(claimed: object, app_id: str) -> Forbidden:
+    return Forbidden(f"the write key belongs to app {app_id!r}, not {claimed!r}",
+                     code="wrong_app", hint="use the write key of the app the events are for")
+
+
+def _message_id(event: Any, raw: msgspec.Raw) -> str | None:
+    if event is None:
+        try:
+            event = orjson.loads(bytes(raw))
+        except orjson.JSONDecodeError:
+            return None
+    message_id = event.get("messageId") if isinstance(event, dict) else None
+    return message_id if isinstance(message_id, str) else None
+
+
+def _as_json(raw: msgspec.Raw) -> msgspec.Raw:
+    """The event as sent, embeddable in a JSON message even when it is not valid JSON."""
+    data = bytes(raw)
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return msgspec.Raw(orjson.dumps(data.decode("utf-8", "replace")))
+    return raw

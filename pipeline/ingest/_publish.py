@@ -1,0 +1,209 @@
+"""JetStream publishing with a deadline: the only place the edge talks to NATS.
+
+The connection is made in the background and kept (nats-py reconnects by itself); while it is
+down, or the streams are not confirmed, :attr:`Publisher.ready` is false and a publish fails at
+once with 503 instead of queueing. A publish holds one of ``max_in_flight`` slots and must get
+its PubAck within ``publish_timeout_s`` (slot wait included) or it fails with 503: a request
+never hangs. Every nats error is translated into :class:`Unavailable` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import nats
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+from nats.js.errors import APIError, NoStreamResponseError
+
+from pipeline.bus import (
+    QuarantineBatch,
+    QuarantinedEvent,
+    Row,
+    Streams,
+    encode_batch,
+    encode_quarantine,
+    ensure_streams,
+    split_rows,
+)
+from pipeline.errors import PipelineError
+from pipeline.ingest._errors import Unavailable
+from pipeline.ingest._metrics import Metrics
+
+log = logging.getLogger("causality.ingest.nats")
+
+RECONNECT_WAIT_S = 0.5
+CHECK_STREAMS_EVERY_S = 1.0
+HEADER_ROOM = 1024  # bytes left under max_payload for headers and protocol
+
+
+class Publisher:
+    def __init__(self, url: str, streams: Streams, configs: Sequence[StreamConfig], *,
+                 timeout_s: float, max_in_flight: int, retry_after_s: int, metrics: Metrics):
+        self.url = url
+        self.streams = streams
+        self.configs = list(configs)
+        self.timeout_s = timeout_s
+        self.retry_after_s = retry_after_s
+        self.metrics = metrics
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self.streams_ok = False
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._task: asyncio.Task[None] | None = None
+        self._last_error_log = 0.0
+        self._wake = asyncio.Event()
+        self._closing = False
+
+    @property
+    def ready(self) -> bool:
+        return self.nc is not None and self.nc.is_connected and self.streams_ok
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._keep_connected(), name="nats-connect")
+
+    async def close(self, timeout_s: float = 2.0) -> None:
+        """Stop, flushing what was published (the PubAcks were awaited by the requests)."""
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        nc, self.nc = self.nc, None
+        self.metrics.nats_connected.set(0)
+        if nc is None or nc.is_closed:
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                await nc.drain()
+        except (TimeoutError, nats.errors.Error, OSError):
+            await nc.close()
+
+    async def _keep_connected(self) -> None:
+        # max_reconnect_attempts=-1: connect() itself retries until a server answers.
+        self.nc = await nats.connect(
+            self.url, name="causality-ingest", allow_reconnect=True, max_reconnect_attempts=-1,
+            reconnect_time_wait=RECONNECT_WAIT_S, connect_timeout=2,
+            error_cb=self._on_error, disconnected_cb=self._on_disconnect,
+            reconnected_cb=self._on_reconnect)
+        self.js = self.nc.jetstream(timeout=self.timeout_s)
+        log.info("connected to NATS", extra={"fields": {"url": self.url}})
+        while True:  # confirm the streams now and after every reconnect
+            if self.nc.is_connected and not self.streams_ok:
+                try:
+                    await ensure_streams(self.js, self.configs)
+                    self.streams_ok = True
+                    self.metrics.nats_connected.set(1)
+                    log.info("streams ready", extra={"fields": {
+                        "streams": [c.name for c in self.configs]}})
+                except PipelineError as err:
+                    log.error("streams rejected", extra={"fields": err.to_dict()})
+                except (nats.errors.Error, OSError, TimeoutError) as err:
+                    self._log_error("cannot check the streams", err)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), CHECK_STREAMS_EVERY_S)
+
+    async def _on_error(self, err: Exception) -> None:
+        self._log_error("NATS error", err)
+
+    async def _on_disconnect(self) -> None:
+        self.streams_ok = False
+        self.metrics.nats_connected.set(0)
+        if not self._closing:
+            log.warning("disconnected from NATS; reconnecting")
+
+    async def _on_reconnect(self) -> None:
+        log.info("reconnected to NATS")
+        self._wake.set()
+
+    def _log_error(self, what: str, err: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log > 10:  # a down server repeats itself every 0.5 s
+            self._last_error_log = now
+            log.warning(what, extra={"fields": {"error": f"{type(err).__name__}: {err}"}})
+
+    # -- publishing ---------------------------------------------------------------------
+
+    async def publish_rows(self, app_id: str, batch_id: str, rows: Sequence[Row]) -> bool:
+        """Publish a batch of rows; ``True`` when JetStream already had it (a duplicate)."""
+        subject = self.streams.events_for(app_id)
+        payload = encode_batch(app_id, batch_id, rows)
+        limit = self._payload_limit()
+        if len(payload) <= limit:
+            return await self._publish(subject, payload, batch_id, self.streams.events)
+        parts = math.ceil(len(payload) / limit)
+        while True:
+            encoded = [(part, encode_batch(app_id, part, chunk))
+                       for part, chunk in split_rows(batch_id, rows, parts)]
+            if all(len(data) <= limit for _, data in encoded) or parts >= len(rows):
+                break
+            parts *= 2
+        acks = await asyncio.gather(*(self._publish(subject, data, part, self.streams.events)
+                                      for part, data in encoded))
+        return all(acks)
+
+    async def publish_quarantine(self, app_id: str, received_at_us: int,
+                                 events: Sequence[QuarantinedEvent]) -> None:
+        digest = hashlib.sha256(app_id.encode())
+        for q in events:
+            raw = bytes(q.event)
+            digest.update(b"\0%d:%d:" % (q.index, len(raw)) + raw)
+        qid = "q" + digest.hexdigest()[:31]
+        subject = self.streams.quarantine_for(app_id)
+        limit = self._payload_limit()
+        parts = 1
+        while True:
+            encoded = [(part, encode_quarantine(QuarantineBatch(
+                v=1, app_id=app_id, batch_id=part, received_at=received_at_us,
+                events=list(chunk)))) for part, chunk in split_rows(qid, events, parts)]
+            if all(len(data) <= limit for _, data in encoded) or parts >= len(events):
+                break
+            parts *= 2
+        await asyncio.gather(*(self._publish(subject, data, part, self.streams.quarantine)
+                               for part, data in encoded))
+
+    def _payload_limit(self) -> int:
+        max_payload = self.nc.max_payload if self.nc is not None else 1024 * 1024
+        return max(max_payload - HEADER_ROOM, 1024)
+
+    async def _publish(self, subject: str, payload: bytes, msg_id: str, stream: str) -> bool:
+        js = self.js
+        if js is None or not self.ready:
+            raise self._unavailable("nats_unavailable", "NATS is not connected")
+        started = time.perf_counter()
+        self.metrics.publishing.inc()
+        try:
+            async with asyncio.timeout(self.timeout_s), self._slots:
+                ack = await js.publish(subject, payload, timeout=self.timeout_s, stream=stream,
+                                       headers={"Nats-Msg-Id": msg_id})
+        except TimeoutError:
+            raise self._unavailable(
+                "publish_timeout", f"no PubAck from {stream} within {self.timeout_s:g} s") from None
+        except NoStreamResponseError:
+            self.streams_ok = False  # recreated by the connection task
+            self._wake.set()
+            raise self._unavailable("nats_unavailable", f"stream {stream} is missing") from None
+        except APIError as err:
+            code = "stream_full" if "maximum" in str(err.description) else "nats_unavailable"
+            raise self._unavailable(code, f"{stream} refused the batch: {err.description}") \
+                from None
+        except (nats.errors.Error, OSError) as err:
+            raise self._unavailable("nats_unavailable",
+                                    f"publish failed: {type(err).__name__}") from None
+        finally:
+            self.metrics.publishing.dec()
+            self.metrics.publish_seconds.labels(stream).observe(time.perf_counter() - started)
+        return bool(ack.duplicate)
+
+    def _unavailable(self, code: str, message: str, **facts: Any) -> Unavailable:
+        return Unavailable(message, code=code, retry_after=self.retry_after_s,
+                           hint="retry later; the batch was not acknowledged", **facts)

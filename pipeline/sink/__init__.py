@@ -1,0 +1,36 @@
+"""The sink: JetStream ``EVENTS`` → atomic, partitioned Parquet files, ACKed only once written.
+
+See DESIGN.md (data flow, decisions 1 and 2), :mod:`pipeline.bus` for the message format and
+:mod:`pipeline.sink._sink` for how the process is organised.
+"""
+
+from pipeline.sink._config import Outcome, SinkConfig, new_sink_id
+from pipeline.sink._dlq import (
+    DEAD_LETTERS,
+    DeadLetter,
+    DeadLetters,
+    dead_letters,
+    get_dead_letter,
+    replay,
+)
+from pipeline.sink._errors import Poison, SinkError
+from pipeline.sink._log import configure_logging
+from pipeline.sink._metrics import Metrics
+from pipeline.sink._sink import Sink
+
+__all__ = [
+    "DEAD_LETTERS",
+    "DeadLetter",
+    "DeadLetters",
+    "Metrics",
+    "Outcome",
+    "Poison",
+    "Sink",
+    "SinkConfig",
+    "SinkError",
+    "configure_logging",
+    "dead_letters",
+    "get_dead_letter",
+    "new_sink_id",
+    "replay",
+]
