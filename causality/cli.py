@@ -383,10 +383,11 @@ def audit_tail(ctx: click.Context, count: int, as_json: bool) -> None:
 
 def _register() -> None:
     """Commands that live next to the parts they run."""
+    from causality.cli_ai import ask_command, eval_command, verified_group
     from causality.cli_ingest import ingest, keys
     from causality.cli_sink import dlq, sink
 
-    for command in (ingest, keys, sink, dlq):
+    for command in (ingest, keys, sink, dlq, ask_command, eval_command, verified_group):
         main.add_command(command)
 
 

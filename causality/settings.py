@@ -165,7 +165,7 @@ class LLMSettings(_Section):
     endpoint (Ollama, vLLM) through ``openai_base_url``; ``none`` turns the analyst off."""
 
     provider: Literal["none", "anthropic", "openai"] = "none"
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-5"
     anthropic_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     openai_api_key: SecretStr | None = None

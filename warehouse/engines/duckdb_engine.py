@@ -110,8 +110,7 @@ class DuckDBEngine:
             src = "_events_src"
         elif self._has_files():
             src = (f"read_parquet('{self._files_glob()}', hive_partitioning = true, "
-                   "hive_types = {'app_id': VARCHAR, 'dt': VARCHAR, 'hour': VARCHAR}, "
-                   "union_by_name = true)")
+                   "hive_types = {'app_id': VARCHAR, 'dt': VARCHAR, 'hour': VARCHAR})")
         else:
             con.register("_events_src", EVENTS_SCHEMA.empty_table())
             src = "_events_src"

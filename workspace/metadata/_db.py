@@ -71,3 +71,45 @@ def open_db(url: str) -> Engine:
             hint="check metadata_url (CAUSALITY_METADATA_URL) and that its directory is writable",
         ) from None
     return engine
+
+
+# Issue 6: verified queries (examples for the planner, added only by a person) and chats.
+verified_queries = sa.Table(
+    "verified_queries", meta,
+    sa.Column("verified_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("app_id", sa.String(63), nullable=True, index=True),
+    sa.Column("insight", sa.Text, nullable=True),
+    sa.Column("sql", sa.Text, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    sa.Column("verified_by", sa.String(200), nullable=False),
+    sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+chats = sa.Table(
+    "chats", meta,
+    sa.Column("chat_id", sa.String(32), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False, index=True),
+    sa.Column("app_id", sa.String(63), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, index=True),
+)
+
+chat_turns = sa.Table(
+    "chat_turns", meta,
+    sa.Column("turn_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chat_id", sa.String(32), sa.ForeignKey("chats.chat_id"), nullable=False,
+              index=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("plan", sa.Text, nullable=True),
+    sa.Column("sql", sa.Text, nullable=True),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("audit_ids", sa.Text, nullable=False, default=""),
+    sa.Column("attempts", sa.Integer, nullable=False, default=1),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("chat_id", "seq"),
+)

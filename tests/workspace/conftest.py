@@ -1,0 +1,53 @@
+"""The hand-built warehouse, an engine over it, a metadata store, and recorded model replies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine as SqlEngine
+
+from guardrails import Policy
+from guardrails.execute import RateLimiter
+from tests.workspace.events_fixture import TENANT, write_warehouse
+from warehouse.engines import DuckDBEngine
+from workspace.metadata import open_db
+from workspace.metadata.audit import AuditLog
+
+
+@pytest.fixture(scope="session")
+def fixture_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_warehouse(tmp_path_factory.mktemp("fixture-wh"))
+
+
+@pytest.fixture(scope="session")
+def engine(fixture_warehouse: Path) -> Iterator[DuckDBEngine]:
+    e = DuckDBEngine(fixture_warehouse, memory_limit="1GB")
+    yield e
+    e.close()
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return Policy(tenant_app_id=TENANT, queries_per_minute=None)
+
+
+@pytest.fixture
+def unscoped() -> Policy:
+    return Policy(queries_per_minute=None)
+
+
+@pytest.fixture
+def limiter() -> RateLimiter:
+    return RateLimiter()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> SqlEngine:
+    return open_db(f"sqlite:///{tmp_path / 'meta.db'}")
+
+
+@pytest.fixture
+def audit(db: SqlEngine) -> AuditLog:
+    return AuditLog(db)

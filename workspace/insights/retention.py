@@ -1,0 +1,57 @@
+"""Retention → SQL: calendar-period cohorts by first start event, share returning per period.
+
+A return counts at or after the user's first start event (so with the same event for both,
+period 0 is 100 %). Periods that begin after the range ends are left out, not shown as 0.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlglot import exp
+
+from workspace.insights._fields import event_expr, filters_expr, range_expr
+from workspace.insights._sql import and_, lit, sql, timestamp, with_ctes
+from workspace.insights.models import Retention
+
+_UNITS = ("day", "week", "month")
+
+
+def retention(insight: Retention, today: date) -> exp.Expr:
+    unit = insight.period
+    assert unit in _UNITS
+    _, last = insight.date_range.resolve(today)
+    starts = and_([range_expr(insight.date_range, today), *event_expr(insight.start_event),
+                   *filters_expr(insight.filters)])
+    returns = and_([range_expr(insight.date_range, today, "e"),
+                    *event_expr(insight.return_event, "e"), *filters_expr(insight.filters, "e")])
+    periods = exp.Values(
+        expressions=[exp.Tuple(expressions=[lit(n)]) for n in range(insight.periods + 1)],
+        alias=exp.TableAlias(this=exp.to_identifier("p"),
+                             columns=[exp.to_identifier("period")]),
+    )
+    ctes: list[tuple[str, exp.Expr]] = [
+        ("firsts", sql("SELECT user_id, min(event_time) AS first_time FROM events "
+                       "WHERE user_id IS NOT NULL AND :cond GROUP BY user_id", {"cond": starts})),
+        ("cohorts", sql(f"SELECT user_id, first_time, date_trunc('{unit}', first_time) AS cohort "
+                        "FROM firsts")),
+        ("sizes", sql("SELECT cohort, count(*) AS cohort_size FROM cohorts GROUP BY cohort")),
+        ("returns", sql(
+            f"SELECT DISTINCT c.cohort, c.user_id, date_diff('{unit}', c.cohort, "
+            f"date_trunc('{unit}', e.event_time)) AS period FROM cohorts AS c "
+            "JOIN events AS e ON e.user_id = c.user_id "
+            "WHERE e.event_time >= c.first_time AND :cond", {"cond": returns})),
+        ("active", sql("SELECT cohort, period, count(*) AS users FROM returns "
+                       "WHERE period <= :n GROUP BY cohort, period", {"n": insight.periods})),
+        ("grid", exp.select("s.cohort", "s.cohort_size", "p.period")
+            .from_(exp.alias_(exp.table_("sizes"), "s", table=True))
+            .join(periods, join_type="CROSS")
+            .where(sql(f"date_add('{unit}', p.period, s.cohort) < :end",
+                       {"end": timestamp(last + timedelta(days=1))}))),
+    ]
+    final = sql(
+        "SELECT g.cohort, g.period, g.cohort_size, coalesce(a.users, 0) AS users, "
+        "CAST(coalesce(a.users, 0) AS DOUBLE) / g.cohort_size AS retention FROM grid AS g "
+        "LEFT JOIN active AS a ON a.cohort = g.cohort AND a.period = g.period "
+        "ORDER BY g.cohort, g.period")
+    return with_ctes(ctes, final)
