@@ -43,12 +43,13 @@ chromium:  ## install Debian's chromium for browser tests (when run as root)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi
 
-up: install  ## run the product on the embedded default with demo data
-	CAUSALITY_DATA_DIR=$(DATA) $(VENV)/bin/causality demo-data --events $(DEMO_EVENTS) --summary
+up: install  ## run NATS, ingest, sink and compactor; demo data goes through the pipeline
+	CAUSALITY_DATA_DIR=$(DATA) $(VENV)/bin/causality up --demo-events $(DEMO_EVENTS)
 
-lint: install-test  ## ruff and mypy
+lint: install-test  ## ruff and mypy (platform packages, and the SDK on its own)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	cd sdk/python && ../../$(VENV)/bin/mypy --strict causality_sdk
 
 test: install-test trino chromium lint  ## install everything tests need, then run every test
 	$(VENV)/bin/pytest

@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from causality.cli import settings_of
+from causality.settings import Settings
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    # causality.cli imports this module to register its commands: import it at call time.
+    from causality.cli import settings_of as load
+
+    return load(ctx)
 
 
 @click.command("ingest")

@@ -1,7 +1,7 @@
 """``causality sink`` and ``causality dlq list|show|replay``.
 
-Standalone click objects; :mod:`causality.cli` registers them on its group. Until then (and in
-subprocess tests) ``python -m causality.cli_sink sink`` runs them on that same group.
+Standalone click objects; :mod:`causality.cli` registers them on its group
+(``python -m causality sink`` runs the same command as ``causality sink``).
 """
 
 from __future__ import annotations
@@ -200,11 +200,3 @@ def _with_js(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
             await nc.close()
 
     return asyncio.run(go())
-
-
-if __name__ == "__main__":
-    from causality.cli import main
-
-    main.add_command(sink)
-    main.add_command(dlq)
-    main()

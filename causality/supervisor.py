@@ -68,7 +68,7 @@ class Supervisor:
               env: dict[str, str] | None = None) -> Child:
         log = self.logs / f"{name}.log"
         with log.open("ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "causality.cli", *args],
+            proc = subprocess.Popen([sys.executable, "-m", "causality", *args],
                                     stdout=out, stderr=subprocess.STDOUT,
                                     env={**self.env(), **(env or {})}, start_new_session=True)
         child = Child(name, proc, log)

@@ -36,7 +36,7 @@ class Rejected(GuardrailError):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.hint = hint
+        self.hint = hint or ""
         self.table = table
         self.column = column
         self.function = function

@@ -35,7 +35,7 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bad_setting_stops_with_message_and_no_traceback() -> None:
     env = {"CAUSALITY_NATS_PORT": "abc", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "causality.cli", "config", "show"],
+    proc = subprocess.run([sys.executable, "-m", "causality", "config", "show"],
                           env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert "CAUSALITY_NATS_PORT" in proc.stderr and "'abc'" in proc.stderr
@@ -53,7 +53,7 @@ def test_demo_data_command_writes_layout(tmp_path: Path) -> None:
 
 def test_nats_command_runs_server_until_sigterm(tmp_path: Path) -> None:
     env = {"CAUSALITY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, "-m", "causality.cli", "nats", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "causality", "nats", "--port", "0"],
                             env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -175,7 +175,7 @@ async def awaiting(aw: Awaitable[Any], timeout: float) -> Any:
 
 # -- subprocess sinks ----------------------------------------------------------------------
 class SinkProcess:
-    """``python -m causality.cli_sink sink`` with CAUSALITY_* env; logs go to a file."""
+    """``python -m causality sink`` with CAUSALITY_* env; logs go to a file."""
 
     def __init__(self, tmp: Path, nats_url: str, warehouse: str, name: str, **env: str):
         self.log = tmp / f"{name}.log"
@@ -188,7 +188,7 @@ class SinkProcess:
 
     def start(self) -> SinkProcess:
         fh = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "causality.cli_sink", "sink"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "causality", "sink"],
                                      cwd=REPO, env=self.env, stdout=fh, stderr=fh)
         fh.close()
         return self

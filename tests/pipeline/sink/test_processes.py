@@ -1,4 +1,4 @@
-"""Sink processes (``python -m causality.cli_sink sink``): sharing, crashing, draining."""
+"""Sink processes (``python -m causality sink``): sharing, crashing, draining."""
 
 from __future__ import annotations
 
