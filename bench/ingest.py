@@ -339,6 +339,7 @@ def main() -> None:
             cpu = {name: used / wall * 100 for name, used in cpu_s.items()}
             result = out.get()
             load.join()
+            server_side = _server_times(url)
 
             ingest.terminate()
             ingest.wait(30)
@@ -369,6 +370,8 @@ def main() -> None:
     print(f"  ingest CPU  {per_request_ms:.2f} ms per request: "
           f"{args.batch / per_request_ms * 1000:,.0f} events/s per core it gets"
           f"   (load average {os.getloadavg()[0]:.1f} on this machine)")
+    print(f"  in ingest   {server_side['request_ms']:.1f} ms per request on average, of which "
+          f"{server_side['publish_ms']:.1f} ms waiting for the PubAck")
     print(f"baseline: nats-py js.publish of the same batches, {args.connections} in flight")
     print(f"  events/s    {baseline['events_per_s']:12,.0f}   "
           f"({baseline['messages_per_s']:,.0f} messages/s)")
@@ -380,6 +383,21 @@ def main() -> None:
                       "cpu_percent": {k: round(v) for k, v in cpu.items()},
                       "baseline_events_per_s": round(baseline["events_per_s"]),
                       "statuses": result["statuses"]}))
+
+
+def _server_times(url: str) -> dict[str, float]:
+    """Mean request and publish time seen by the edge itself (its Prometheus histograms)."""
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        for key, prefix in (("request", 'causality_ingest_request_seconds_{}{{route="/v1/batch"}}'),
+                            ("publish", 'causality_ingest_publish_seconds_{}{{stream="EVENTS"}}')):
+            for part in ("sum", "count"):
+                if line.startswith(prefix.format(part)):
+                    sums[f"{key}_{part}"] = float(line.rsplit(" ", 1)[1])
+    return {f"{k}_ms": sums.get(f"{k}_sum", 0) / max(sums.get(f"{k}_count", 0), 1) * 1000
+            for k in ("request", "publish")}
 
 
 def _await_ready(url: str, timeout_s: float = 30.0) -> None:

@@ -23,8 +23,11 @@ Rules, and the codes they raise:
 5. ``known_columns`` - each column resolves -> ``unknown_column`` ("did you mean user_id?"),
    ``ambiguous_column``, ``invalid_reference``; engine-hidden ``"$path"`` -> ``forbidden_column``.
 6. ``functions`` - per-engine deny list plus policy extras -> ``forbidden_function``.
-7. ``tenant_filter`` - with ``tenant_app_id`` set, every tenant-table reference becomes
+7. ``tenant_filter`` - with ``tenant_app_id`` set, every reference to a tenant table (the
+   policy's ``tenant_tables`` plus, failing closed, any table with the tenant column) becomes
    ``(SELECT * FROM events WHERE app_id = '<tenant>') AS <same name>``; change ``tenant_filter``.
+   A tenant table without the column -> ``tenant_column_missing``; table syntax the wrapper
+   cannot carry -> ``tenant_filter_unsupported``.
 8. ``limit`` - the outermost LIMIT is injected or clamped to ``max_rows`` (changes
    ``limit_injected``/``limit_clamped``); a non-literal LIMIT -> ``invalid_limit``.
 
@@ -32,6 +35,11 @@ Rules, and the codes they raise:
 ``ambiguous_column``, ``invalid_reference``, ``invalid_limit``) into
 ``CheckedQuery.warnings``; parsing, statements, read-only, tables, functions and the
 tenant filter always enforce. Anything unexpected inside a rule -> ``internal_error``.
+
+The SQL that runs is always regenerated from the checked tree, never the text received,
+so what was analysed is what runs; comments are dropped. ``duckdb_sql`` keeps Trino's
+meaning of ``date_diff`` (whole units elapsed); for Trino's integer division a DuckDB
+connection must set ``integer_division = true``.
 """
 
 from __future__ import annotations

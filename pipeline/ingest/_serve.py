@@ -19,7 +19,7 @@ import signal
 import socket
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -44,7 +44,7 @@ def run(settings: Settings, streams: Streams = STREAMS,
         announce: Callable[[str], None] = print) -> None:
     """Serve until SIGTERM/SIGINT; ``announce(url)`` once every process listens."""
     if settings.ingest.workers == 1:
-        asyncio.run(serve(settings, streams, announce=announce))
+        _run_loop(serve(settings, streams, announce=announce))
     else:
         _supervise(settings, streams, announce)
 
@@ -126,8 +126,19 @@ def _worker(settings_data: dict[str, Any], streams: Streams, port: int, ready: A
             parent_pid: int) -> None:  # ready: a multiprocessing.Queue
     settings = Settings(**settings_data)
     configure_logging(settings.log_level)
-    asyncio.run(serve(settings, streams, port=port, reuse_port=True, announce=ready.put,
-                      parent_pid=parent_pid))
+    _run_loop(serve(settings, streams, port=port, reuse_port=True, announce=ready.put,
+                    parent_pid=parent_pid))
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run``, on uvloop when it is installed (less CPU per request)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
 
 
 def _supervise(settings: Settings, streams: Streams, announce: Callable[[str], None]) -> None:
