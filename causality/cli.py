@@ -164,7 +164,7 @@ def compact(ctx: click.Context, once: bool, grace_s: float | None) -> None:
 
     Without --once it runs every compactor.interval_s seconds until SIGTERM or Ctrl-C.
     """
-    from causality.wiring import storage
+    from causality.wiring import storage, trino_partition_sync
     from pipeline.compactor import CompactionPolicy, run_forever, run_once
 
     s = settings_of(ctx)
@@ -173,8 +173,11 @@ def compact(ctx: click.Context, once: bool, grace_s: float | None) -> None:
         target_bytes=s.compactor.target_mb * 1024 * 1024,
     )
     store = storage(s)
+    sync = trino_partition_sync(s)
     if once:
         result = run_once(store, policy)
+        if sync is not None:
+            sync()
         click.echo(f"compacted {len(result.partitions)} partitions: {result.files_removed} files "
                    f"-> {sum(p.files_out for p in result.partitions)}, {result.rows:,} rows, "
                    f"{sum(p.duplicates for p in result.partitions):,} duplicates removed, "
@@ -182,7 +185,7 @@ def compact(ctx: click.Context, once: bool, grace_s: float | None) -> None:
         return
     stop = _signal_latch()
     click.echo(f"compactor running every {s.compactor.interval_s:g} s over {store.uri}")
-    run_forever(store, policy, s.compactor.interval_s, stop)
+    run_forever(store, policy, s.compactor.interval_s, stop, after_run=sync)
 
 
 @main.group()
@@ -211,7 +214,8 @@ def trino_fetch(ctx: click.Context) -> None:
 def trino_run(ctx: click.Context, port: int | None) -> None:
     """Run Trino over the local warehouse with the `lake` catalog, until interrupted.
 
-    Registers the external table lake.analytics.events and its partitions at start.
+    Registers the external table lake.analytics.events and its partitions at start, and
+    registers new partitions every trino.sync_interval_s seconds.
     """
     from warehouse.trino_server import TrinoServer, fetch
 
@@ -228,7 +232,8 @@ def trino_run(ctx: click.Context, port: int | None) -> None:
         server.register_events_table()
         click.echo(f"trino ready at {server.url} in {server.startup_s:.1f} s "
                    f"(catalog lake, schema analytics; users causality_reader, causality_admin)")
-        stop.wait()
+        while not stop.wait(s.trino.sync_interval_s):
+            server.register_events_table()  # partitions the sink created since
     finally:
         server.stop()
 

@@ -151,6 +151,12 @@ class TrinoSettings(_Section):
     catalog: str = "lake"
     schema_: str = Field("analytics", alias="schema")
     cache_dir: Path | None = Field(None, description="default: ~/.cache/causality/trino-476")
+    # New partitions become visible to Trino when they are registered in its metastore:
+    # `causality trino run` re-syncs every sync_interval_s, and with sync_partitions the
+    # compactor does after each run (as admin_user, the only user allowed to CALL).
+    admin_user: str = "causality_admin"
+    sync_partitions: bool = False
+    sync_interval_s: float = Field(30.0, gt=0)
 
 
 class QuerySettings(_Section):

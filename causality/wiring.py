@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from sqlalchemy.engine import Engine as SqlEngine
 
 from causality.settings import Settings
@@ -34,6 +37,17 @@ def engine(settings: Settings) -> Engine:
     s3 = s3_options(settings).filesystem() if settings.warehouse_uri.startswith("s3://") else None
     return DuckDBEngine(settings.warehouse_uri, memory_limit=settings.query.duckdb_memory_limit,
                         s3=s3)
+
+
+def trino_partition_sync(settings: Settings) -> Callable[[], None] | None:
+    """Registers new warehouse partitions with Trino (``trino.sync_partitions``), or None."""
+    if not settings.trino.sync_partitions or settings.warehouse_uri.startswith("s3://"):
+        return None
+    from warehouse.trino_server import register_events_table
+
+    t = settings.trino
+    return lambda: register_events_table(t.host, t.port, Path(settings.warehouse_uri),
+                                         user=t.admin_user)
 
 
 def metadata(settings: Settings) -> SqlEngine:

@@ -25,6 +25,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -156,9 +157,13 @@ def run_once(storage: Storage, policy: CompactionPolicy,
 
 
 def run_forever(storage: Storage, policy: CompactionPolicy, interval_s: float,
-                stop: threading.Event) -> None:
+                stop: threading.Event, after_run: Callable[[], None] | None = None) -> None:
+    """Compact every ``interval_s`` until ``stop``; ``after_run`` (e.g. registering new
+    partitions with Trino) runs after each pass."""
     while not stop.is_set():
         run_once(storage, policy)
+        if after_run is not None:
+            after_run()
         stop.wait(interval_s)
 
 

@@ -120,3 +120,25 @@ def test_unreachable_trino_is_a_clear_error() -> None:
     with pytest.raises(EngineError) as err:
         TrinoEngine("127.0.0.1", 1).run("SELECT 1", 1, 5)
     assert err.value.code == "engine_unavailable"
+
+
+def test_compactor_makes_new_partitions_visible_to_trino(
+    trino_server: TrinoHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from causality.cli import main
+
+    trino_server.register()  # the table exists; the partitions below are new
+    table = with_prefix(generate(20_000, seed=8, end=date(2026, 11, 1)), "new-")
+    write(table.filter(pc.field("dt") == "2026-10-30"), trino_server.warehouse, basename="late")
+    engine = TrinoEngine(trino_server.host, trino_server.port)
+    sql = "SELECT count(*) AS n FROM events WHERE app_id LIKE 'new-%'"
+    assert engine.run(sql, 1, 60).table.to_pylist() == [{"n": 0}]  # not registered yet
+    monkeypatch.setenv("CAUSALITY_STORAGE_WAREHOUSE", str(trino_server.warehouse))
+    monkeypatch.setenv("CAUSALITY_TRINO_PORT", str(trino_server.port))
+    monkeypatch.setenv("CAUSALITY_TRINO_SYNC_PARTITIONS", "true")
+    result = CliRunner().invoke(main, ["compact", "--once"])
+    assert result.exit_code == 0, result.output
+    expected = table.filter(pc.field("dt") == "2026-10-30").num_rows
+    assert engine.run(sql, 1, 60).table.to_pylist() == [{"n": expected}]
