@@ -183,9 +183,24 @@ def compact(ctx: click.Context, once: bool, grace_s: float | None) -> None:
                    f"{sum(p.duplicates for p in result.partitions):,} duplicates removed, "
                    f"in {result.seconds:.1f} s")
         return
+    from pipeline.compactor_http import CompactorMetrics, serve
+
     stop = _signal_latch()
-    click.echo(f"compactor running every {s.compactor.interval_s:g} s over {store.uri}")
-    run_forever(store, policy, s.compactor.interval_s, stop, after_run=sync)
+    metrics, ready = CompactorMetrics(), threading.Event()
+    server = serve(metrics, s.compactor.http_host, s.compactor.http_port, ready)
+
+    def observed(result: Any) -> None:
+        metrics.observe(result)
+        ready.set()
+
+    host, port = server.server_address[:2]
+    click.echo(f"compactor running every {s.compactor.interval_s:g} s over {store.uri}; "
+               f"http://{host!s}:{port}/metrics")
+    try:
+        run_forever(store, policy, s.compactor.interval_s, stop, after_run=sync,
+                    on_result=observed)
+    finally:
+        server.shutdown()
 
 
 @main.group()

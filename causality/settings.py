@@ -92,6 +92,8 @@ class CompactorSettings(_Section):
                            description="a partition is closed this long after its hour")
     target_mb: int = Field(256, ge=1, le=4096)
     interval_s: float = Field(300.0, gt=0)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8090, ge=0, le=65535, description="/livez, /readyz, /metrics; 0 = any")
 
 
 class SinkSettings(_Section):

@@ -157,13 +157,16 @@ def run_once(storage: Storage, policy: CompactionPolicy,
 
 
 def run_forever(storage: Storage, policy: CompactionPolicy, interval_s: float,
-                stop: threading.Event, after_run: Callable[[], None] | None = None) -> None:
+                stop: threading.Event, after_run: Callable[[], None] | None = None,
+                on_result: Callable[[RunResult], None] | None = None) -> None:
     """Compact every ``interval_s`` until ``stop``; ``after_run`` (e.g. registering new
-    partitions with Trino) runs after each pass."""
+    partitions with Trino) runs after each pass, ``on_result`` gets each pass's result."""
     while not stop.is_set():
-        run_once(storage, policy)
+        result = run_once(storage, policy)
         if after_run is not None:
             after_run()
+        if on_result is not None:
+            on_result(result)
         stop.wait(interval_s)
 
 

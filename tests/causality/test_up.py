@@ -30,7 +30,8 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("up")
     env = {**os.environ, "CAUSALITY_DATA_DIR": str(data),
            "CAUSALITY_NATS_PORT": str(free_port()), "CAUSALITY_INGEST_PORT": str(free_port()),
-           "CAUSALITY_SINK_HTTP_PORT": str(free_port())}
+           "CAUSALITY_SINK_HTTP_PORT": str(free_port()),
+           "CAUSALITY_COMPACTOR_HTTP_PORT": str(free_port())}
     proc = subprocess.run([sys.executable, "-m", "causality", "up", "--demo-events", str(N),
                            "--exit-after-demo"], env=env, capture_output=True, text=True,
                           timeout=600, check=False)

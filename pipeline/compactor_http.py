@@ -1,0 +1,88 @@
+"""The compactor's small HTTP port: ``/livez``, ``/readyz`` and ``/metrics`` (Prometheus).
+
+Metrics: compaction runs, partitions compacted, files removed and written, rows read,
+duplicates removed, bytes before and after, seconds per run, and the time of the last run.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from pipeline.compactor import RunResult
+
+
+class CompactorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.runs = Counter("causality_compactor_runs_total", "compaction passes", registry=r)
+        self.failures = Counter("causality_compactor_failures_total", "failed passes",
+                                registry=r)
+        self.partitions = Counter("causality_compactor_partitions_total",
+                                  "partitions compacted", registry=r)
+        self.files_removed = Counter("causality_compactor_files_removed_total",
+                                     "small files replaced", registry=r)
+        self.files_written = Counter("causality_compactor_files_written_total",
+                                     "compacted files written", registry=r)
+        self.rows = Counter("causality_compactor_rows_total", "rows read", registry=r)
+        self.duplicates = Counter("causality_compactor_duplicates_removed_total",
+                                  "duplicate event_ids removed", registry=r)
+        self.bytes_in = Counter("causality_compactor_bytes_in_total", "bytes read", registry=r)
+        self.bytes_out = Counter("causality_compactor_bytes_out_total", "bytes written",
+                                 registry=r)
+        self.seconds = Histogram("causality_compactor_run_seconds", "seconds per pass",
+                                 buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 1800), registry=r)
+        self.last_run = Gauge("causality_compactor_last_run_timestamp_seconds",
+                              "unix time of the last finished pass", registry=r)
+
+    def observe(self, result: RunResult) -> None:
+        self.runs.inc()
+        self.seconds.observe(result.seconds)
+        self.last_run.set_to_current_time()
+        for p in result.partitions:
+            self.partitions.inc()
+            self.files_removed.inc(p.files_in)
+            self.files_written.inc(p.files_out)
+            self.rows.inc(p.rows_in)
+            self.duplicates.inc(p.duplicates)
+            self.bytes_in.inc(p.bytes_in)
+            self.bytes_out.inc(p.bytes_out)
+
+
+def serve(metrics: CompactorMetrics, host: str, port: int,
+          ready: threading.Event) -> ThreadingHTTPServer:
+    """Start the HTTP port in a daemon thread; ``ready`` is set once the first pass finished."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/livez":
+                self._send(200, b'{"status":"ok"}', "application/json")
+            elif self.path == "/readyz":
+                ok = ready.is_set()
+                self._send(200 if ok else 503,
+                           b'{"status":"ok"}' if ok else b'{"code":"not_ready","message":'
+                           b'"the first compaction pass has not finished","hint":"wait"}',
+                           "application/json")
+            elif self.path == "/metrics":
+                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
+            else:
+                self._send(404, b'{"code":"not_found","message":"no such path",'
+                           b'"hint":"use /livez, /readyz or /metrics"}', "application/json")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="compactor-http", daemon=True).start()
+    return server
