@@ -24,25 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from guardrails import Policy, Rejected, check  # noqa: E402
+from warehouse.schema import TRINO_TYPES  # noqa: E402
 
 CORPUS = ROOT / "tests" / "guardrails" / "fixtures" / "benign.sql"
 REPEAT = 20
 WARMUP = 2
-EVENTS = {
-    "event_id": "varchar",
-    "event_type": "varchar",
-    "category": "varchar",
-    "user_id": "varchar",
-    "anonymous_id": "varchar",
-    "session_id": "varchar",
-    "event_time": "timestamp(6)",
-    "received_at": "timestamp(6)",
-    "properties": "varchar",
-    "context": "varchar",
-    "app_id": "varchar",
-    "dt": "varchar",
-    "hour": "varchar",
-}
+EVENTS = dict(TRINO_TYPES)
 CATALOG = {"events": EVENTS}
 
 

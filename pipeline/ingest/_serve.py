@@ -28,8 +28,8 @@ from causality.settings import Settings
 from pipeline.bus import STREAMS, Streams
 from pipeline.errors import PipelineError
 from pipeline.ingest._app import STATE, create_app
-from pipeline.ingest._log import configure_logging
 from pipeline.ingest._metrics import MULTIPROC_ENV
+from pipeline.logs import configure_logging
 
 log = logging.getLogger("causality.ingest")
 

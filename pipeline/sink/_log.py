@@ -1,47 +1,15 @@
-"""Structured logs: one JSON object per line on stderr.
-
-The same shape as the ingest edge's (``ts``, ``level``, ``logger``, ``msg``, ``pid``, then the
-``fields`` passed as ``extra={"fields": {...}}``, and ``exc`` for exceptions), so one log query
-reads both.
-"""
+"""The sink's logger: JSON lines in the shape of :mod:`pipeline.logs`, shared with ingest."""
 
 from __future__ import annotations
 
 import logging
-import os
-import sys
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+from pipeline.logs import JsonFormatter, configure_logging
 
 LOGGER = logging.getLogger("causality.sink")
 
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            "pid": os.getpid(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            doc.update(fields)
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(doc, default=str).decode()
-
-
-def configure_logging(level: str = "info") -> None:
-    """Send every log record (ours, aiohttp's, nats') to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+__all__ = ["LOGGER", "JsonFormatter", "configure_logging", "log"]
 
 
 def log(level: int, msg: str, exc: BaseException | None = None, **fields: Any) -> None:

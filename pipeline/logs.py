@@ -10,13 +10,14 @@ import logging
 import os
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        doc = {
+        doc: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
