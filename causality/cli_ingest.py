@@ -36,7 +36,7 @@ def ingest(ctx: click.Context, host: str | None, port: int | None,
     drains in-flight requests before exiting. Logs are JSON lines on stderr.
     """
     from pipeline.ingest import run
-    from pipeline.ingest._log import configure_logging
+    from pipeline.logs import configure_logging
 
     settings = settings_of(ctx)
     changes: dict[str, Any] = {k: v for k, v in

@@ -68,7 +68,7 @@ class DuckDBEngine:
         })
         self._running: dict[str, tuple[duckdb.DuckDBPyConnection, threading.Event]] = {}
         self._lock = threading.Lock()
-        self._catalog: tuple[float, CatalogInfo] | None = None
+        self._catalogs: dict[bool, tuple[float, CatalogInfo]] = {}
         try:
             self._con.execute(f"SET memory_limit = '{memory_limit}'")
             self._con.execute("SET TimeZone = 'UTC'")
@@ -158,13 +158,12 @@ class DuckDBEngine:
     # -- Engine protocol ---------------------------------------------------------------------
     def catalog(self, samples: bool = True) -> CatalogInfo:
         """Tables, columns, Trino types; with ``samples`` also a few values of text columns."""
-        cached = self._catalog
+        cached = self._catalogs.get(samples)
         if cached and time.monotonic() - cached[0] < CATALOG_TTL_S:
             return cached[1]
         with self._read_lock():
             info = self._read_catalog(samples)
-        if samples:
-            self._catalog = (time.monotonic(), info)
+        self._catalogs[samples] = (time.monotonic(), info)
         return info
 
     def _read_catalog(self, with_samples: bool) -> CatalogInfo:
