@@ -155,7 +155,7 @@ def run_sink(url: str, tmp: Path, n_events: int, run: int) -> dict[str, Any]:
            "CAUSALITY_STORAGE_WAREHOUSE": str(warehouse), "CAUSALITY_SINK_HTTP_PORT": "0",
            "CAUSALITY_LOG_LEVEL": "info"}
     with log.open("wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "causality.cli_sink", "sink"], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "causality", "sink"], cwd=ROOT,
                                 env=env, stdout=fh, stderr=fh)
     while b'"sink ready"' not in log.read_bytes():
         if proc.poll() is not None:
