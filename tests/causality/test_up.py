@@ -5,24 +5,18 @@ Then the very same files are read by DuckDB and by Trino: exactly N rows, N dist
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.ports import free_port
 from tests.fixtures.trino import TrinoHandle
 from warehouse.engines import DuckDBEngine
 from warehouse.storage import Storage
 
 N = 3000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """`causality compact` as a process: compacts, serves /livez, /readyz and /metrics, drains."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,8 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
+from tests.fixtures.ports import free_port
 from warehouse.demo import generate, write
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str]:

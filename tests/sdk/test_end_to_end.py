@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from causality.settings import load_settings
 from causality.supervisor import Supervisor
 from causality.wiring import metadata
 from pipeline.compactor import CompactionPolicy, run_once
+from tests.fixtures.ports import free_port
 from warehouse.engines import DuckDBEngine
 from warehouse.storage import Storage
 from workspace.metadata import KeyStore
@@ -32,12 +32,6 @@ from workspace.metadata import KeyStore
 from .conftest import FAST, SDK_ROOT, Client
 
 N = 120
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ class DuckDBEngine:
                  threads: int | None = None, s3: pafs.S3FileSystem | None = None):
         self.warehouse = str(warehouse)
         self._s3 = s3
+        self._storage = None if self.warehouse.startswith("s3://") else Storage(self.warehouse)
         self._con = duckdb.connect(":memory:", config={
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         })
@@ -145,9 +146,9 @@ class DuckDBEngine:
 
     def _read_lock(self) -> contextlib.AbstractContextManager[None]:
         """Held shared per query so a compaction swap is never seen half done."""
-        if self._is_s3:
+        if self._storage is None:  # S3: no swap lock, see pipeline.compactor
             return contextlib.nullcontext()
-        return Storage(self.warehouse).read_lock()
+        return self._storage.read_lock()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self._lock:  # the parent connection refuses concurrent calls
