@@ -189,6 +189,34 @@ class LLMSettings(_Section):
     examples: int = Field(3, ge=0, le=10, description="verified queries shown as examples")
 
 
+class WorkspaceSettings(_Section):
+    """The Streamlit workspace (``causality workspace``): where it listens, how long dashboard
+    results are cached, embed links, and optional OpenID Connect sign-in."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8501, ge=0, le=65535, description="0 picks a free port")
+    public_url: str | None = Field(None, description="base URL in embed links; default "
+                                                     "http://<host>:<port>")
+    cache_ttl_s: float = Field(300.0, ge=0, le=86_400, description="dashboard tile results")
+    max_chart_points: int = Field(1_000, ge=50, le=20_000,
+                                  description="longer time series are bucketed in SQL")
+    embed_ttl_days: float = Field(30.0, gt=0, le=366, description="default embed link life")
+    # OpenID Connect through st.login; all four set turns it on (local accounts still work).
+    oidc_server_metadata_url: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_cookie_secret: SecretStr | None = None
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return None not in (self.oidc_server_metadata_url, self.oidc_client_id,
+                            self.oidc_client_secret, self.oidc_cookie_secret)
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
 class Settings(BaseSettings):
     """Every setting of Causality. See ``causality config show`` for the effective values."""
 
@@ -212,6 +240,7 @@ class Settings(BaseSettings):
     trino: TrinoSettings = TrinoSettings()
     query: QuerySettings = QuerySettings()
     llm: LLMSettings = LLMSettings()
+    workspace: WorkspaceSettings = WorkspaceSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -113,3 +113,58 @@ chat_turns = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("chat_id", "seq"),
 )
+
+
+# Issue 8: people, dashboards and their tiles, embed links, and the workspace's own secrets.
+users = sa.Table(
+    "users", meta,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.String(300), nullable=True),  # null: signs in through OIDC
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("app_id", sa.String(63), nullable=True),  # tenant scope; null = every app
+    sa.Column("email", sa.String(320), nullable=True, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+dashboards = sa.Table(
+    "dashboards", meta,
+    sa.Column("dashboard_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("app_id", sa.String(63), nullable=True),  # tenant scope of its tiles
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+tiles = sa.Table(
+    "tiles", meta,
+    sa.Column("tile_id", sa.String(32), primary_key=True),
+    sa.Column("dashboard_id", sa.String(32), sa.ForeignKey("dashboards.dashboard_id"),
+              nullable=False, index=True),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("question", sa.Text, nullable=True),
+    sa.Column("sql", sa.Text, nullable=False),
+    sa.Column("chart", sa.Text, nullable=True),  # ChartSpec JSON
+    sa.Column("insight", sa.Text, nullable=True),  # kind of the typed insight, if any
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+embed_links = sa.Table(
+    "embed_links", meta,
+    sa.Column("link_id", sa.String(32), primary_key=True),
+    sa.Column("dashboard_id", sa.String(32), nullable=False, index=True),
+    sa.Column("app_id", sa.String(63), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+secrets_table = sa.Table(
+    "secrets", meta,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

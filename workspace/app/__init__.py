@@ -1,0 +1,1 @@
+"""The Streamlit workspace (`causality workspace`). `main.py` is the script Streamlit runs."""

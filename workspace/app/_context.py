@@ -1,0 +1,48 @@
+"""What every page gets: the `Workspace` services and the signed-in user.
+
+The workspace is built once per process from the settings (``st.cache_resource``). Tests put a
+ready `Workspace` (test warehouse, in-memory metadata, a fake planner) into
+``st.session_state[WORKSPACE_KEY]`` before the first run; it then wins over the settings.
+The signed-in user lives in ``st.session_state[USER_KEY]`` and is set only by the sign-in page
+after a password check (or by Streamlit's OIDC login).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from workspace.metadata.users import User
+from workspace.service import Workspace
+
+WORKSPACE_KEY = "_causality_workspace"
+USER_KEY = "_causality_user"
+CONFIG_ENV = "CAUSALITY_CONFIG"
+
+
+@dataclass(frozen=True)
+class AppContext:
+    ws: Workspace
+    user: User
+
+
+@st.cache_resource(show_spinner=False)
+def _workspace_from_settings(config: str | None) -> Workspace:
+    from causality.settings import load_settings
+
+    return Workspace(load_settings(Path(config) if config else None))
+
+
+def get_workspace() -> Workspace:
+    injected = st.session_state.get(WORKSPACE_KEY)
+    if isinstance(injected, Workspace):
+        return injected
+    return _workspace_from_settings(os.environ.get(CONFIG_ENV) or None)
+
+
+def signed_in_user() -> User | None:
+    user = st.session_state.get(USER_KEY)
+    return user if isinstance(user, User) else None

@@ -1,0 +1,148 @@
+"""Dashboards and their tiles: pinned answers (SQL in the Trino dialect plus a chart spec).
+
+A dashboard may carry an app scope: its tiles then always run tenant-filtered to that app. A
+tile keeps the SQL that ran for the answer it was pinned from; the dashboard's filters (date
+range, app) are applied around that SQL when it runs (`workspace.dashboards`).
+"""
+
+from __future__ import annotations
+
+import builtins
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from charts import ChartSpec
+from warehouse.layout import validate_app_id
+from workspace.metadata._db import dashboards, embed_links, tiles
+from workspace.metadata.errors import MetadataError
+
+MAX_TILES = 24
+NAME_CHARS = 200
+
+
+class UnknownDashboard(MetadataError):
+    code = "unknown_dashboard"
+
+
+@dataclass(frozen=True)
+class Tile:
+    tile_id: str
+    dashboard_id: str
+    seq: int
+    title: str
+    sql: str
+    chart: ChartSpec | None
+    question: str | None = None
+    insight: str | None = None
+    created_by: str = ""
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    dashboard_id: str
+    name: str
+    owner: str
+    app_id: str | None
+    created_at: datetime
+
+
+class DashboardStore:
+    def __init__(self, db: Engine):
+        self.db = db
+
+    def create(self, name: str, owner: str, app_id: str | None = None) -> Dashboard:
+        name = name.strip()[:NAME_CHARS]
+        if not name:
+            raise MetadataError("a dashboard needs a name", code="bad_dashboard_name",
+                                hint="give it a short title")
+        if app_id is not None:
+            validate_app_id(app_id)
+        board = Dashboard(secrets.token_hex(8), name, owner, app_id, datetime.now(UTC))
+        with self.db.begin() as conn:
+            conn.execute(dashboards.insert().values(
+                dashboard_id=board.dashboard_id, name=board.name, owner=owner, app_id=app_id,
+                created_at=board.created_at))
+        return board
+
+    def list(self, app_id: str | None = None) -> list[Dashboard]:
+        """Every dashboard; with ``app_id``, only those scoped to that app."""
+        query = sa.select(dashboards).order_by(dashboards.c.created_at)
+        if app_id is not None:
+            query = query.where(dashboards.c.app_id == app_id)
+        with self.db.connect() as conn:
+            return [_board(r) for r in conn.execute(query).mappings()]
+
+    def get(self, dashboard_id: str) -> Dashboard:
+        with self.db.connect() as conn:
+            found = conn.execute(sa.select(dashboards).where(
+                dashboards.c.dashboard_id == dashboard_id)).mappings().first()
+        if found is None:
+            raise UnknownDashboard(f"no dashboard {dashboard_id!r}",
+                                   hint="it may have been deleted; pick one from the list")
+        return _board(found)
+
+    def rename(self, dashboard_id: str, name: str) -> Dashboard:
+        self.get(dashboard_id)
+        with self.db.begin() as conn:
+            conn.execute(dashboards.update().where(dashboards.c.dashboard_id == dashboard_id)
+                         .values(name=name.strip()[:NAME_CHARS] or "untitled"))
+        return self.get(dashboard_id)
+
+    def delete(self, dashboard_id: str) -> None:
+        """Removes the dashboard, its tiles, and revokes its embed links."""
+        self.get(dashboard_id)
+        with self.db.begin() as conn:
+            conn.execute(tiles.delete().where(tiles.c.dashboard_id == dashboard_id))
+            conn.execute(embed_links.update().where(embed_links.c.dashboard_id == dashboard_id)
+                         .where(embed_links.c.revoked_at.is_(None))
+                         .values(revoked_at=datetime.now(UTC)))
+            conn.execute(dashboards.delete().where(dashboards.c.dashboard_id == dashboard_id))
+
+    def add_tile(self, dashboard_id: str, *, title: str, sql: str, created_by: str,
+                 chart: ChartSpec | None = None, question: str | None = None,
+                 insight: str | None = None) -> Tile:
+        self.get(dashboard_id)
+        existing = self.tiles(dashboard_id)
+        if len(existing) >= MAX_TILES:
+            raise MetadataError(f"a dashboard holds at most {MAX_TILES} tiles",
+                                code="too_many_tiles", hint="start another dashboard")
+        tile = Tile(tile_id=secrets.token_hex(8), dashboard_id=dashboard_id,
+                    seq=max((t.seq for t in existing), default=0) + 1,
+                    title=(title.strip() or question or "untitled")[:NAME_CHARS], sql=sql,
+                    chart=chart, question=question, insight=insight, created_by=created_by)
+        with self.db.begin() as conn:
+            conn.execute(tiles.insert().values(
+                tile_id=tile.tile_id, dashboard_id=dashboard_id, seq=tile.seq, title=tile.title,
+                question=question, sql=sql, insight=insight, created_by=created_by,
+                chart=chart.model_dump_json() if chart is not None else None,
+                created_at=datetime.now(UTC)))
+        return tile
+
+    def tiles(self, dashboard_id: str) -> builtins.list[Tile]:
+        query = sa.select(tiles).where(tiles.c.dashboard_id == dashboard_id).order_by(tiles.c.seq)
+        with self.db.connect() as conn:
+            return [_tile(r) for r in conn.execute(query).mappings()]
+
+    def remove_tile(self, tile_id: str) -> None:
+        with self.db.begin() as conn:
+            gone = conn.execute(tiles.delete().where(tiles.c.tile_id == tile_id)).rowcount
+        if not gone:
+            raise UnknownDashboard(f"no tile {tile_id!r}", code="unknown_tile",
+                                   hint="it may have been removed already")
+
+
+def _board(r: sa.RowMapping) -> Dashboard:
+    at = r["created_at"]
+    return Dashboard(r["dashboard_id"], r["name"], r["owner"], r["app_id"],
+                     at.replace(tzinfo=UTC) if at.tzinfo is None else at)
+
+
+def _tile(r: sa.RowMapping) -> Tile:
+    chart = ChartSpec.model_validate_json(r["chart"]) if r["chart"] else None
+    return Tile(tile_id=r["tile_id"], dashboard_id=r["dashboard_id"], seq=r["seq"],
+                title=r["title"], sql=r["sql"], chart=chart, question=r["question"],
+                insight=r["insight"], created_by=r["created_by"])

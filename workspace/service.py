@@ -1,0 +1,264 @@
+"""`Workspace`: everything the analyst UI (and the notebooks, and the benchmark) need, built
+once from the settings: the engine, the metadata stores, the planner, and the guarded ways to
+run a query. Every query goes through `guardrails.execute` under the signed-in person's name
+and tenant scope; nothing here talks to storage directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from charts import ChartSpec, auto_spec, problems
+from guardrails import CheckedQuery, Policy, Rejected, check
+from guardrails.execute import Execution, Source, execute
+from warehouse.engines import Engine, EngineError, Estimate
+from workspace.analyst import (
+    AnalystError,
+    AnalystUnavailable,
+    Answer,
+    ChatStore,
+    DataContext,
+    Planner,
+    Session,
+    ask,
+    describe,
+    planner_from_settings,
+)
+from workspace.filters import Filters, restrict_dates
+from workspace.metadata import KeyStore, VerifiedQueries, open_db
+from workspace.metadata.audit import AuditLog
+from workspace.metadata.dashboards import Dashboard, DashboardStore, Tile
+from workspace.metadata.embeds import EmbedLinks
+from workspace.metadata.users import User, UserStore
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine as SqlEngine
+
+    from causality.settings import Settings
+
+CONTEXT_TTL_S = 300.0
+
+
+class AccessDenied(AnalystError):
+    code = "forbidden"
+
+
+@dataclass(frozen=True)
+class TileResult:
+    tile: Tile
+    table: pa.Table | None
+    chart: ChartSpec | None
+    error: dict[str, object] | None = None
+    cached: bool = False
+    seconds: float = 0.0
+    downsampled: bool = False
+
+
+@dataclass
+class _Cache:
+    """Results by (sql, tenant, filters), kept `ttl_s` seconds; shared by every session."""
+
+    ttl_s: float
+    entries: dict[tuple[object, ...], tuple[float, pa.Table, bool]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: tuple[object, ...]) -> tuple[pa.Table, bool] | None:
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is None or time.monotonic() - hit[0] > self.ttl_s:
+                self.entries.pop(key, None)
+                return None
+            return hit[1], hit[2]
+
+    def put(self, key: tuple[object, ...], table: pa.Table, downsampled: bool) -> None:
+        if self.ttl_s > 0:
+            with self.lock:
+                self.entries[key] = (time.monotonic(), table, downsampled)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+class Workspace:
+    """The analyst product's services. Thread-safe; one per process is enough."""
+
+    def __init__(self, settings: Settings, *, engine: Engine | None = None,
+                 db: SqlEngine | None = None,
+                 planner: Planner | None = None):
+        self.settings = settings
+        self.db = db if db is not None else open_db(settings.metadata_db_url)
+        self._engine = engine
+        self._planner = planner
+        self.cache = _Cache(settings.workspace.cache_ttl_s)
+        self._contexts: dict[str | None, tuple[float, DataContext]] = {}
+        self._lock = threading.Lock()
+
+    # -- parts -------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                from causality.wiring import engine
+
+                self._engine = engine(self.settings)
+            return self._engine
+
+    @cached_property
+    def users(self) -> UserStore:
+        return UserStore(self.db)
+
+    @cached_property
+    def dashboards(self) -> DashboardStore:
+        return DashboardStore(self.db)
+
+    @cached_property
+    def embeds(self) -> EmbedLinks:
+        return EmbedLinks(self.db)
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        return KeyStore(self.db)
+
+    @cached_property
+    def chats(self) -> ChatStore:
+        return ChatStore(self.db)
+
+    @cached_property
+    def verified(self) -> VerifiedQueries:
+        return VerifiedQueries(self.db)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.db)
+
+    def planner(self) -> Planner:
+        """The model planner, or `AnalystUnavailable` saying how to configure one."""
+        if self._planner is None:
+            return planner_from_settings(self.settings.llm)
+        return self._planner
+
+    def llm_status(self) -> tuple[bool, str]:
+        """(ready, a sentence saying which model, or how to set one up)."""
+        try:
+            self.planner()
+        except AnalystUnavailable as err:
+            return False, f"{err.message} — {err.hint}"
+        llm = self.settings.llm
+        return True, f"{llm.provider} · {llm.model}"
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+    # -- policy ------------------------------------------------------------------------
+    def policy(self, app_id: str | None) -> Policy:
+        q = self.settings.query
+        return Policy(engine=q.engine, max_rows=q.max_rows, timeout_s=q.timeout_s,
+                      tenant_app_id=app_id)
+
+    @staticmethod
+    def scope(user: User, wanted: str | None = None) -> str | None:
+        """The tenant a query by `user` runs under: their own app if scoped, else `wanted`."""
+        if user.app_id is not None:
+            if wanted not in (None, user.app_id):
+                raise AccessDenied(f"{user.username} may only see app {user.app_id}",
+                                   hint=f"choose {user.app_id}")
+            return user.app_id
+        return wanted
+
+    @staticmethod
+    def require(user: User, role: str) -> None:
+        if not user.can(role):  # type: ignore[arg-type]
+            raise AccessDenied(f"this needs the {role} role; {user.username} is a {user.role}",
+                               hint="ask an admin to change your role")
+
+    # -- queries -----------------------------------------------------------------------
+    def check(self, sql: str, app_id: str | None) -> tuple[CheckedQuery, Estimate]:
+        """The guardrails' verdict and the engine's cost estimate, without running."""
+        checked = check(sql, self.engine.catalog(samples=False).tables, self.policy(app_id))
+        return checked, self.engine.explain(checked.sql)
+
+    def run_sql(self, sql: str, *, user: User, app_id: str | None = None,
+                source: Source = "human", question: str | None = None) -> Execution:
+        """Run `sql` (Trino dialect) through the guardrails as `user`; audited."""
+        if source == "human":
+            self.require(user, "analyst")
+        return execute(sql, engine=self.engine, policy=self.policy(self.scope(user, app_id)),
+                       actor=user.username, source=source, audit=self.audit,
+                       question=question)
+
+    def ask(self, question: str, session: Session, user: User) -> Answer:
+        self.require(user, "analyst")
+        scope = self.scope(user, session.app_id)
+        policy = self.policy(scope)
+        return ask(question, session, self.engine, policy, planner=self.planner(),
+                   audit=self.audit, verified=self.verified, chats=self.chats,
+                   max_attempts=self.settings.llm.max_attempts,
+                   examples=self.settings.llm.examples,
+                   context=self.context(scope, user.username))
+
+    def context(self, app_id: str | None, actor: str) -> DataContext:
+        """What the planner is told about the data, cached a few minutes per scope."""
+        with self._lock:
+            hit = self._contexts.get(app_id)
+        if hit is not None and time.monotonic() - hit[0] < CONTEXT_TTL_S:
+            return hit[1]
+        ctx = describe(self.engine, self.policy(app_id), actor=actor,
+                       today=datetime.now(UTC).date(), audit=self.audit)
+        with self._lock:
+            self._contexts[app_id] = (time.monotonic(), ctx)
+        return ctx
+
+    # -- dashboards --------------------------------------------------------------------
+    def tile_scope(self, board: Dashboard, filters: Filters, user: User | None,
+                   embed_app: str | None = None) -> str | None:
+        """The tenant a dashboard's tiles run under, from the strongest scope present."""
+        scopes = [s for s in (embed_app, user.app_id if user else None, board.app_id)
+                  if s is not None]
+        if len(set(scopes)) > 1:
+            raise AccessDenied("this dashboard belongs to another app",
+                               hint="open a dashboard of your own app")
+        return scopes[0] if scopes else filters.app_id
+
+    def run_tile(self, tile: Tile, filters: Filters, *, tenant: str | None, actor: str,
+                 source: Source = "dashboard", refresh: bool = False) -> TileResult:
+        """One tile's table and chart; failures come back in `error`, never raised."""
+        started = time.perf_counter()
+        sql = restrict_dates(tile.sql, filters.start, filters.end)
+        key = (self.engine.name, sql, tenant)
+        hit = None if refresh else self.cache.get(key)
+        try:
+            if hit is None:
+                table, down = self._run_tile_sql(sql, tile, tenant, actor, source)
+                self.cache.put(key, table, down)
+            else:
+                table, down = hit
+        except (Rejected, EngineError, AnalystError) as err:
+            return TileResult(tile, None, None, err.to_dict(),
+                              seconds=time.perf_counter() - started)
+        chart = tile.chart
+        if chart is None or problems(chart, table):
+            chart = auto_spec(table, tile.insight, title="")
+        return TileResult(tile, table, chart, cached=hit is not None, downsampled=down,
+                          seconds=time.perf_counter() - started)
+
+    def _run_tile_sql(self, sql: str, tile: Tile, tenant: str | None, actor: str,
+                      source: Source) -> tuple[pa.Table, bool]:
+        run = execute(sql, engine=self.engine, policy=self.policy(tenant), actor=actor,
+                      source=source, audit=self.audit, question=tile.title)
+        return run.table, False
+
+    def refresh(self) -> None:
+        self.cache.clear()
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
