@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from workspace.metadata.users import User
+from workspace.metadata.users import Role, User
 from workspace.service import Workspace
 
 WORKSPACE_KEY = "_causality_workspace"
@@ -46,3 +46,19 @@ def get_workspace() -> Workspace:
 def signed_in_user() -> User | None:
     user = st.session_state.get(USER_KEY)
     return user if isinstance(user, User) else None
+
+
+def page_context(role: Role = "viewer") -> AppContext:
+    """The context for a page that needs `role`; otherwise says why and stops the run.
+
+    Navigation already hides pages a user may not open; this is the second lock, for a page
+    reached any other way.
+    """
+    user = signed_in_user()
+    if user is None:
+        st.error("Sign in to see this page.")
+        st.stop()
+    if not user.can(role):
+        st.error(f"This page needs the {role} role; you are signed in as a {user.role}.")
+        st.stop()
+    return AppContext(get_workspace(), user)
