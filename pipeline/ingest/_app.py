@@ -33,9 +33,11 @@ from pipeline.ingest._errors import (
 )
 from pipeline.ingest._events import (
     INVALID,
+    FastEvent,
     Outcome,
     decode_envelope,
     decode_single,
+    decode_typed,
     parse_sent_at,
     validate,
 )
@@ -88,6 +90,7 @@ class Request:
     sent_at: str | None = None
     body_key: str | None = None
     claimed_app: str | None = None
+    typed: list[FastEvent] | None = None
     outcome: Outcome = field(default_factory=Outcome)
 
 
@@ -161,6 +164,7 @@ async def read(state: IngestState, req: Request) -> None:
         envelope = decode_envelope(body)
         req.events, req.sent_at = envelope.batch, envelope.sent_at
         req.body_key, req.claimed_app = envelope.write_key, envelope.app_id
+        req.typed = decode_typed(body)
     else:
         single = decode_single(body)
         req.events, req.sent_at = [msgspec.Raw(body)], single.sent_at
@@ -189,7 +193,7 @@ async def validate_events(state: IngestState, req: Request) -> None:
     assert req.key is not None
     sent_at_us = parse_sent_at(req.sent_at) if req.sent_at is not None else None
     req.outcome = validate(req.events, req.key.app_id, req.received_at_us, sent_at_us,
-                           state.settings.max_event_bytes, req.kind)
+                           state.settings.max_event_bytes, req.kind, req.typed)
     rejected = req.outcome.quarantined
     if req.kind is not None and rejected and rejected[0].code == "event_too_large":
         raise TooLarge(rejected[0].message, code="event_too_large", hint=rejected[0].hint,

@@ -17,7 +17,8 @@ client's text, re-formatted compactly when it has Python-style ``": "`` separato
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 import msgspec
 import orjson
@@ -31,7 +32,10 @@ from warehouse.segment import (
     MIN_EVENT_TIME_US,
     parse_time,
     segment_to_row,
+    to_micros,
 )
+
+MAX_TIME_CHARS = 64  # as parse_time checks it
 
 ACCEPTED, DUPLICATE, INVALID = "accepted", "duplicate", "invalid"
 MAX_CATEGORY_CHARS = 100  # as segment_to_row checks it
@@ -55,27 +59,38 @@ class SingleEnvelope(msgspec.Struct, frozen=True):
     app_id: str | None = None
 
 
-class _Event(msgspec.Struct, frozen=True):
-    """The fields the fast path reads; a field of another type makes the decode fail."""
+_Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
+_Category = Annotated[str, msgspec.Meta(max_length=MAX_CATEGORY_CHARS)]
+
+
+class FastEvent(msgspec.Struct, frozen=True, gc=False):
+    """The fields the fast path reads. A field of another type, or a string over its limit,
+    makes the decode fail, and the event takes the full path (which words the rejection)."""
 
     type: str | None = None
-    event: str | None = None
-    name: str | None = None
-    user_id: str | None = msgspec.field(default=None, name="userId")
-    anonymous_id: str | None = msgspec.field(default=None, name="anonymousId")
-    message_id: str | None = msgspec.field(default=None, name="messageId")
+    event: _Name | None = None
+    name: _Name | None = None
+    user_id: _Id | None = msgspec.field(default=None, name="userId")
+    anonymous_id: _Id | None = msgspec.field(default=None, name="anonymousId")
+    message_id: _Id | None = msgspec.field(default=None, name="messageId")
     timestamp: str | None = None
     sent_at: str | None = msgspec.field(default=None, name="sentAt")
-    category: str | None = None
-    session_id: str | None = msgspec.field(default=None, name="sessionId")
+    category: _Category | None = None
+    session_id: _Id | None = msgspec.field(default=None, name="sessionId")
     app_id: str | None = None
     properties: msgspec.Raw = _NO_RAW
     traits: msgspec.Raw = _NO_RAW
     context: msgspec.Raw = _NO_RAW
 
 
+class _TypedEnvelope(msgspec.Struct, frozen=True, gc=False):
+    batch: list[FastEvent]
+
+
 _ENVELOPE = msgspec.json.Decoder(Envelope)
-_EVENT = msgspec.json.Decoder(_Event)
+_TYPED = msgspec.json.Decoder(_TypedEnvelope)
+_EVENT = msgspec.json.Decoder(FastEvent)
 _SINGLE = msgspec.json.Decoder(SingleEnvelope)
 
 
@@ -88,6 +103,15 @@ def decode_envelope(body: bytes) -> Envelope:
     except msgspec.DecodeError as err:
         raise BadRequest(f"the body is not valid JSON: {err}", code="malformed_json",
                          hint="send UTF-8 JSON, gzip-compressed or not") from None
+
+
+def decode_typed(body: bytes) -> list[FastEvent] | None:
+    """Every event of a batch as the fast path reads it, in one pass, when all of them fit
+    (the usual case: half the cost of decoding them one by one); else ``None``."""
+    try:
+        return _TYPED.decode(body).batch
+    except msgspec.DecodeError:
+        return None
 
 
 def decode_single(body: bytes) -> SingleEnvelope:
@@ -138,9 +162,11 @@ class Outcome:
 
 def validate(events: list[msgspec.Raw], app_id: str, received_at_us: int,
              sent_at_us: int | None, max_event_bytes: int,
-             forced_type: str | None = None) -> Outcome:
+             forced_type: str | None = None, typed_events: list[FastEvent] | None = None
+             ) -> Outcome:
     """Every event → a row or a quarantined rejection; later repeats of an id → duplicate.
 
+    ``typed_events`` (from :func:`decode_typed` on the same body) saves decoding each event.
     Raises :class:`Forbidden` when an event names another app in ``app_id``.
     """
     out = Outcome()
@@ -152,10 +178,13 @@ def validate(events: list[msgspec.Raw], app_id: str, received_at_us: int,
                 raise InvalidEvent(f"the event is {len(raw)} bytes, over {max_event_bytes}",
                                    code="event_too_large",
                                    hint="keep properties and context small; send blobs elsewhere")
-            try:
-                typed = _EVENT.decode(raw)
-            except msgspec.DecodeError:
-                typed = None
+            if typed_events is not None:
+                typed = typed_events[index]
+            else:
+                try:
+                    typed = _EVENT.decode(raw)
+                except msgspec.DecodeError:
+                    typed = None
             if typed is not None:
                 if typed.app_id is not None and typed.app_id != app_id:
                     raise _wrong_app(typed.app_id, app_id)
@@ -200,45 +229,40 @@ def _keep(out: Outcome, seen: set[str], message_id: str | None, row: Row) -> Non
     out.results.append([message_id, event_id, ACCEPTED, None, None])
 
 
-def _fast_row(e: _Event, app_id: str, received_at_us: int, sent_at_us: int | None,
+def _fast_row(e: FastEvent, app_id: str, received_at_us: int, sent_at_us: int | None,
               forced_type: str | None) -> Row | None:
     """The row of a common, plainly valid event; ``None`` means: ask segment_to_row."""
     kind = forced_type or e.type
-    name = e.name
     if kind == "track":
         event_type = e.event
-        if not event_type or len(event_type) > MAX_NAME_CHARS:
+        if event_type is None:
             return None
         payload = e.properties
     elif kind == "identify":
         event_type, payload = kind, e.traits
     elif kind == "page" or kind == "screen":
         event_type, payload = kind, e.properties
-        if name is not None and (not name or len(name) > MAX_NAME_CHARS):
-            return None
     else:
         return None
+    message_id = e.message_id
     user_id = e.user_id or None
     anonymous_id = e.anonymous_id or None
-    message_id = e.message_id
-    session_id = e.session_id or None
-    category = e.category or kind
-    if ((user_id is None and anonymous_id is None) or not message_id
-            or len(message_id) > MAX_ID_CHARS or len(category) > MAX_CATEGORY_CHARS
-            or (user_id is not None and len(user_id) > MAX_ID_CHARS)
-            or (anonymous_id is not None and len(anonymous_id) > MAX_ID_CHARS)
-            or (session_id is not None and len(session_id) > MAX_ID_CHARS)):
+    if not message_id or (user_id is None and anonymous_id is None):
         return None
+    timestamp = e.timestamp
     try:
         properties = _object_text(payload)
         context = _object_text(e.context)
         if sent_at_us is None and e.sent_at is not None:
             sent_at_us = parse_time(e.sent_at, "sentAt")
-        event_time = parse_time(e.timestamp, "timestamp")
+        event_time = (received_at_us if timestamp is None
+                      else to_micros(datetime.fromisoformat(timestamp)))
     except (ValueError, InvalidEvent):  # not an object, not UTF-8, a bad time
         return None
+    session_id = e.session_id or None
     if session_id is None and context is not None and '"sessionId"' in context:
         return None  # context.sessionId: segment_to_row reads it
+    name = e.name
     if name is not None and (kind == "page" or kind == "screen"):  # name joins properties
         if properties is None or not properties[1:-1].strip():
             properties = '{"name":' + orjson.dumps(name).decode() + "}"
@@ -246,18 +270,17 @@ def _fast_row(e: _Event, app_id: str, received_at_us: int, sent_at_us: int | Non
             return None  # segment_to_row replaces the key where it is
         else:
             properties = properties[:-1] + ',"name":' + orjson.dumps(name).decode() + "}"
-    if event_time is None:
-        event_time = received_at_us
-    else:
+    if timestamp is not None:
         if sent_at_us is not None:
             event_time += received_at_us - sent_at_us
-        event_time = min(event_time, received_at_us)
-        if event_time < MIN_EVENT_TIME_US:
+        if event_time > received_at_us:
+            event_time = received_at_us
+        if event_time < MIN_EVENT_TIME_US or len(timestamp) > MAX_TIME_CHARS:
             return None
     return {
         "event_id": message_id,
         "event_type": event_type,
-        "category": category,
+        "category": e.category or kind,
         "user_id": user_id,
         "anonymous_id": anonymous_id,
         "session_id": session_id,

@@ -10,7 +10,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.ingest._events import decode_envelope, validate
+from pipeline.ingest._events import decode_envelope, decode_typed, validate
 from warehouse.errors import InvalidEvent
 from warehouse.segment import parse_time, segment_to_row
 
@@ -93,6 +93,26 @@ def test_fast_path_matches_segment_to_row(event: dict[str, Any], sent_at: int | 
             assert row[name] == expected[name], name
     assert {k: v for k, v in row.items() if k not in ("properties", "context")} == {
         k: v for k, v in expected.items() if k not in ("properties", "context")}
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=st.lists(events, min_size=1, max_size=6),
+       forced=st.sampled_from([None, "track"]))
+def test_decoding_the_batch_at_once_changes_nothing(batch: list[dict[str, Any]],
+                                                    forced: str | None) -> None:
+    body = orjson.dumps({"batch": batch})
+    typed = decode_typed(body)
+    raw = decode_envelope(body).batch
+    one_by_one = validate(raw, "shop", RECEIVED, None, 32 * 1024, forced)
+    at_once = validate(raw, "shop", RECEIVED, None, 32 * 1024, forced, typed)
+    assert at_once.results == one_by_one.results
+    assert at_once.rows == one_by_one.rows
+
+
+def test_the_whole_batch_decodes_at_once_when_every_event_fits() -> None:
+    good = {"type": "track", "event": "x", "userId": "u", "messageId": "m"}
+    assert decode_typed(orjson.dumps({"batch": [good, good]})) is not None
+    assert decode_typed(orjson.dumps({"batch": [good, {**good, "userId": 7}]})) is None
 
 
 def test_python_style_separators_are_stored_compact() -> None:
