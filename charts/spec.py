@@ -21,8 +21,9 @@ class ChartSpec(BaseModel):
     """How to draw a result table.
 
     `x` is the category or time axis (for `funnel`: the step label; for `retention_heatmap`:
-    the period). `y` lists the measure columns (for `number`: the first is shown). `series`
-    splits one measure into one trace per value (for `retention_heatmap`: the cohort rows).
+    the period). `y` lists the measure columns (for `number`: the first is shown; a second,
+    the previous period's value, adds the change). `series` splits one measure into one trace
+    per value (for `retention_heatmap`: the cohort rows).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -32,7 +33,8 @@ class ChartSpec(BaseModel):
     x: str | None = Field(None, max_length=MAX_COLUMN_CHARS,
                           description="result column on the x axis (time or category)")
     y: list[str] = Field(default_factory=list, max_length=20,
-                         description="result columns holding the measures")
+                         description="result columns holding the measures (number: the "
+                                     "value, then optionally the previous period's value)")
     series: str | None = Field(None, max_length=MAX_COLUMN_CHARS,
                                description="result column splitting the measure into series")
     title: str = Field("", max_length=MAX_TITLE_CHARS)

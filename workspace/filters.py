@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 from causality.errors import CausalityError
+from warehouse.errors import LayoutError
 from warehouse.layout import validate_app_id
 
 
@@ -34,7 +35,10 @@ class Filters:
             raise FilterError(f"the range starts ({self.start}) after it ends ({self.end})",
                               hint="swap the dates")
         if self.app_id is not None:
-            validate_app_id(self.app_id)
+            try:
+                validate_app_id(self.app_id)
+            except LayoutError as err:  # a bad ?app= in the URL is a filter error too
+                raise FilterError(err.message, code=err.code, hint=err.hint) from None
 
     def to_params(self) -> dict[str, str]:
         """For ``st.query_params``: only what is set."""
@@ -68,7 +72,7 @@ def restrict_dates(sql: str, start: date | None, end: date | None,
         return sql
     try:
         tree = sqlglot.parse_one(sql, read="trino")
-    except sqlglot.errors.ParseError:
+    except (sqlglot.errors.SqlglotError, RecursionError):  # e.g. an unterminated string
         return sql
     dt = exp.column("dt")
     conditions: list[exp.Expr] = []

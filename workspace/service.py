@@ -6,6 +6,7 @@ and tenant scope; nothing here talks to storage directly.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from charts import ChartSpec, auto_spec, problems
+from charts import ChartSpec, auto_spec, downsample_sql, needs_downsampling, problems
+from charts.figure import is_time
 from guardrails import CheckedQuery, Policy, Rejected, check
 from guardrails.execute import Execution, Source, execute
 from warehouse.engines import Engine, EngineError, Estimate
@@ -199,11 +201,18 @@ class Workspace:
         self.require(user, "analyst")
         scope = self.scope(user, session.app_id)
         policy = self.policy(scope)
-        return ask(question, session, self.engine, policy, planner=self.planner(),
-                   audit=self.audit, verified=self.verified, chats=self.chats,
-                   max_attempts=self.settings.llm.max_attempts,
-                   examples=self.settings.llm.examples,
-                   context=self.context(scope, user.username))
+        answer = ask(question, session, self.engine, policy, planner=self.planner(),
+                     audit=self.audit, verified=self.verified, chats=self.chats,
+                     max_attempts=self.settings.llm.max_attempts,
+                     examples=self.settings.llm.examples,
+                     context=self.context(scope, user.username))
+        written = answer.attempts[-1].sql if answer.attempts else None
+        if written is None:
+            return answer
+        points, thinned = self.chart_data(written, answer.table, answer.chart,
+                                          truncated="truncated" in answer.flags, tenant=scope,
+                                          actor=user.username, source="ai", question=question)
+        return dataclasses.replace(answer, chart_table=points) if thinned else answer
 
     def context(self, app_id: str | None, actor: str) -> DataContext:
         """What the planner is told about the data, cached a few minutes per scope."""
@@ -233,28 +242,50 @@ class Workspace:
         """One tile's table and chart; failures come back in `error`, never raised."""
         started = time.perf_counter()
         sql = restrict_dates(tile.sql, filters.start, filters.end)
-        key = (self.engine.name, sql, tenant)
+        key = (self.engine.name, sql, tenant, self.settings.workspace.max_chart_points)
         hit = None if refresh else self.cache.get(key)
         try:
             if hit is None:
-                table, down = self._run_tile_sql(sql, tile, tenant, actor, source)
+                run = execute(sql, engine=self.engine, policy=self.policy(tenant), actor=actor,
+                              source=source, audit=self.audit, question=tile.title)
+                spec = self._spec(tile.chart, run.table, tile.insight)
+                table, down = self.chart_data(sql, run.table, spec,
+                                              truncated=run.result.truncated, tenant=tenant,
+                                              actor=actor, source=source, question=tile.title)
                 self.cache.put(key, table, down)
             else:
                 table, down = hit
         except (Rejected, EngineError, AnalystError) as err:
             return TileResult(tile, None, None, err.to_dict(),
                               seconds=time.perf_counter() - started)
-        chart = tile.chart
-        if chart is None or problems(chart, table):
-            chart = auto_spec(table, tile.insight, title="")
-        return TileResult(tile, table, chart, cached=hit is not None, downsampled=down,
+        return TileResult(tile, table, self._spec(tile.chart, table, tile.insight),
+                          cached=hit is not None, downsampled=down,
                           seconds=time.perf_counter() - started)
 
-    def _run_tile_sql(self, sql: str, tile: Tile, tenant: str | None, actor: str,
-                      source: Source) -> tuple[pa.Table, bool]:
-        run = execute(sql, engine=self.engine, policy=self.policy(tenant), actor=actor,
-                      source=source, audit=self.audit, question=tile.title)
-        return run.table, False
+    @staticmethod
+    def _spec(chart: ChartSpec | None, table: pa.Table, insight: str | None) -> ChartSpec:
+        if chart is None or problems(chart, table):
+            return auto_spec(table, insight if insight != "sql" else None,
+                             title=chart.title if chart is not None else "")
+        return chart
+
+    def chart_data(self, sql: str, table: pa.Table, spec: ChartSpec, *, truncated: bool,
+                   tenant: str | None, actor: str, source: Source,
+                   question: str | None = None) -> tuple[pa.Table, bool]:
+        """What to draw for `table` (the result of `sql`, as written, before the guardrails):
+        the result itself, or — for a time series longer than `workspace.max_chart_points`,
+        or cut at the row cap — the same series averaged into time buckets by the engine,
+        through the guardrails again. Never ships every point to the browser."""
+        max_points = self.settings.workspace.max_chart_points
+        long = needs_downsampling(spec, table, max_points) or (
+            truncated and spec.kind in ("line", "area") and spec.x is not None
+            and spec.x in table.column_names and is_time(table, spec.x))
+        wrapped = downsample_sql(sql, spec, max_points=max_points) if long else None
+        if wrapped is None:
+            return table, False
+        thinned = execute(wrapped, engine=self.engine, policy=self.policy(tenant), actor=actor,
+                          source=source, audit=self.audit, question=question)
+        return thinned.table, True
 
     def refresh(self) -> None:
         self.cache.clear()

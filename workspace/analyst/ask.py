@@ -62,10 +62,16 @@ class Answer:
     attempts: list[Attempt]
     flags: tuple[str, ...] = ()
     chat_id: str | None = None
+    #: what the chart draws when it differs from `table`: a long time series in buckets
+    chart_table: pa.Table | None = None
 
     @property
     def insight_kind(self) -> str:
         return self.plan.query.kind
+
+    @property
+    def chart_points(self) -> pa.Table:
+        return self.table if self.chart_table is None else self.chart_table
 
 
 @dataclass
