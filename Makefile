@@ -51,8 +51,14 @@ lint: install-test  ## ruff and mypy (platform packages, and the SDK on its own)
 	$(VENV)/bin/mypy
 	cd sdk/python && ../../$(VENV)/bin/mypy --strict causality_sdk
 
+# Playwright's sync API breaks a later asyncio.run() in the same process: browser tests run on
+# their own, after everything else.
 test: install-test trino chromium lint  ## install everything tests need, then run every test
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not browser"
+	$(VENV)/bin/pytest -m browser -o cache_dir=.pytest_cache/browser
+
+test-browser: install-test chromium  ## only the browser tests (Playwright + Debian's chromium)
+	$(VENV)/bin/pytest -m browser -o cache_dir=.pytest_cache/browser
 
 test-fast: install-test  ## the inner loop: everything but the Trino and browser suites
 	$(VENV)/bin/pytest -m "not trino and not browser"

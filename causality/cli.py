@@ -260,7 +260,7 @@ def trino_run(ctx: click.Context, port: int | None) -> None:
               help="Stop everything once the demo data is loaded and compacted (for tests).")
 @click.pass_context
 def up(ctx: click.Context, demo_events: int, exit_after_demo: bool) -> None:
-    """Run the whole product: NATS, ingest, sink and compactor, with demo data.
+    """Run the whole product: NATS, ingest, sink, compactor and the workspace, with demo data.
 
     Logs go to <data_dir>/logs. Stops on Ctrl-C or SIGTERM; a part that dies stops everything.
     """
@@ -306,6 +306,13 @@ def up(ctx: click.Context, demo_events: int, exit_after_demo: bool) -> None:
                 raise SupervisorError(f"only {landed:,} of {sent:,} demo events landed",
                                       code="demo_incomplete", hint="see the logs in data_dir")
         sup.spawn("compactor", "compact")
+        from causality.cli_workspace import ensure_admin
+
+        password = ensure_admin(s)
+        click.echo(f"workspace {sup.start_workspace()}")
+        if password is not None:
+            click.echo(f"admin    sign in as admin / {password}  (shown once; change it with "
+                       "`causality users passwd admin`)")
         from warehouse.demo import read_back_summary
 
         if not s.warehouse_uri.startswith("s3://"):
@@ -408,6 +415,13 @@ def _register() -> None:
     from causality.cli_sink import dlq, sink
 
     for command in (ingest, keys, sink, dlq, ask_command, eval_command, verified_group):
+        main.add_command(command)
+    from causality.cli_notebook import notebook_group
+
+    main.add_command(notebook_group)
+    from causality.cli_workspace import users_group, workspace_command
+
+    for command in (workspace_command, users_group):
         main.add_command(command)
 
 

@@ -1,4 +1,5 @@
-"""The all-in-one supervisor behind ``causality up``: NATS, ingest, sink and compactor.
+"""The all-in-one supervisor behind ``causality up``: NATS, ingest, sink, compactor and the
+analyst workspace.
 
 Each part runs as its own process (the same commands a deployment would run), logs to
 ``<data_dir>/logs/<name>.log``, and is waited for by its readiness endpoint. On the first start
@@ -76,6 +77,17 @@ class Supervisor:
         if ready_url:
             self._await_ready(child, ready_url)
         return child
+
+    def start_workspace(self) -> str:
+        """The analyst workspace (Streamlit), waited for on its health endpoint; its URL."""
+        from causality.cli_workspace import HEALTH_PATH, local_url, pick_port
+
+        ws = self.settings.workspace
+        port = pick_port(ws.host, ws.port)
+        url = local_url(ws.host, port)
+        self.spawn("workspace", "workspace", "--host", ws.host, "--port", str(port),
+                   "--no-open", ready_url=url + HEALTH_PATH)
+        return url
 
     def _await_ready(self, child: Child, url: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S

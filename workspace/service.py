@@ -183,19 +183,23 @@ class Workspace:
                                hint="ask an admin to change your role")
 
     # -- queries -----------------------------------------------------------------------
-    def check(self, sql: str, app_id: str | None) -> tuple[CheckedQuery, Estimate]:
+    def check(self, sql: str, app_id: str | None,
+              engine: Engine | None = None) -> tuple[CheckedQuery, Estimate]:
         """The guardrails' verdict and the engine's cost estimate, without running."""
-        checked = check(sql, self.engine.catalog(samples=False).tables, self.policy(app_id))
-        return checked, self.engine.explain(checked.sql)
+        engine = engine or self.engine
+        checked = check(sql, engine.catalog(samples=False).tables, self.policy(app_id))
+        return checked, engine.explain(checked.sql)
 
     def run_sql(self, sql: str, *, user: User, app_id: str | None = None,
-                source: Source = "human", question: str | None = None) -> Execution:
-        """Run `sql` (Trino dialect) through the guardrails as `user`; audited."""
+                source: Source = "human", question: str | None = None,
+                engine: Engine | None = None) -> Execution:
+        """Run `sql` (Trino dialect) through the guardrails as `user`; audited. `engine`
+        replaces the shared one (the SQL page's own, so that Cancel stops only its query)."""
         if source == "human":
             self.require(user, "analyst")
-        return execute(sql, engine=self.engine, policy=self.policy(self.scope(user, app_id)),
-                       actor=user.username, source=source, audit=self.audit,
-                       question=question)
+        return execute(sql, engine=engine or self.engine,
+                       policy=self.policy(self.scope(user, app_id)), actor=user.username,
+                       source=source, audit=self.audit, question=question)
 
     def ask(self, question: str, session: Session, user: User) -> Answer:
         self.require(user, "analyst")

@@ -63,9 +63,10 @@ def check_password(password: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         got = _scrypt(password, base64.urlsafe_b64decode(salt), int(n), int(r), int(p))
-    except (ValueError, TypeError):
+        want = base64.urlsafe_b64decode(digest)
+    except (ValueError, TypeError):  # a damaged stored hash fails closed, never raises
         return False
-    return hmac.compare_digest(got, base64.urlsafe_b64decode(digest))
+    return hmac.compare_digest(got, want)
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -96,6 +97,7 @@ class UserStore:
             validate_app_id(app_id)
         if password is not None:
             _check_password(password)
+        email = (email or "").strip().lower() or None  # one spelling: an SSO email, one account
         if self._find(username) is not None:
             raise UserError(f"user {username!r} exists", code="user_exists",
                             hint="pick another name, or `causality users passwd` to reset")

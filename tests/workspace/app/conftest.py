@@ -12,15 +12,20 @@ from sqlalchemy.engine import Engine as SqlEngine
 from streamlit.testing.v1 import AppTest
 
 from causality.settings import load_settings
+from charts import ChartSpec
 from tests.workspace.events_fixture import TENANT
 from warehouse.engines import DuckDBEngine
 from workspace.app._context import USER_KEY, WORKSPACE_KEY
+from workspace.metadata.dashboards import Dashboard
 from workspace.metadata.users import User
 from workspace.service import Workspace
 
 MAIN = Path(__file__).resolve().parents[3] / "workspace" / "app" / "main.py"
 TIMEOUT_S = 60.0  # a cold first run imports plotly, pyarrow, duckdb and sqlglot
 PASSWORD = "correct horse battery staple"
+PER_APP_SQL = "SELECT app_id, count(*) AS n FROM events GROUP BY app_id ORDER BY app_id"
+PER_TYPE_SQL = ("SELECT event_type, count(*) AS n FROM events GROUP BY event_type "
+                "ORDER BY event_type")
 
 
 @pytest.fixture(autouse=True)
@@ -61,3 +66,15 @@ def app(ws: Workspace) -> Callable[..., AppTest]:
         return at
 
     return make
+
+
+@pytest.fixture
+def board(ws: Workspace, people: dict[str, User]) -> Dashboard:
+    """An unscoped dashboard with two pinned tiles: events per app, events per type."""
+    made = ws.dashboards.create("Growth", owner="ann")
+    ws.dashboards.add_tile(made.dashboard_id, title="Events per app", sql=PER_APP_SQL,
+                           created_by="ann", chart=ChartSpec(kind="bar", x="app_id", y=["n"]))
+    ws.dashboards.add_tile(made.dashboard_id, title="Events per type", sql=PER_TYPE_SQL,
+                           created_by="ann",
+                           chart=ChartSpec(kind="bar", x="event_type", y=["n"]))
+    return made
