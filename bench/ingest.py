@@ -23,6 +23,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import _wrk  # noqa: E402
 
 from pipeline.natsd import NatsConfig, NatsServer  # noqa: E402
 
@@ -293,8 +296,10 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     ap.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     ap.add_argument("--gzip", action="store_true", help="gzip bodies (level 1) as SDKs do")
-    ap.add_argument("--client", choices=["aiohttp", "raw"], default="aiohttp",
-                    help="aiohttp client, or raw HTTP/1.1 on asyncio streams (less client CPU)")
+    ap.add_argument("--client", choices=["wrk", "aiohttp", "raw"],
+                    default="wrk" if _wrk.available() else "aiohttp",
+                    help="wrk (Debian's, C: least client CPU; the default when installed), the "
+                         "aiohttp client, or raw HTTP/1.1 on asyncio streams")
     args = ap.parse_args()
     ctx = mp.get_context("spawn")
 
@@ -321,24 +326,12 @@ def main() -> None:
             url = line.split()[3]
             _await_ready(url)
 
-            started, done, out = ctx.Event(), ctx.Event(), ctx.Queue()
-            load = ctx.Process(target=load_main, args=(
-                url, keys, args.connections, args.batch, args.gzip, args.client, args.warmup,
-                args.duration, started, done, out))
-            load.start()
-            assert load.pid is not None
             assert server.proc is not None
-            groups = {"ingest": _tree(ingest.pid), "nats-server": [server.proc.pid],
-                      "load generator": [load.pid]}
-            started.wait()
-            cpu0 = {name: _cpu(ps) for name, ps in groups.items()}
-            w0 = time.perf_counter()
-            done.wait()
-            wall = time.perf_counter() - w0
-            cpu_s = {name: _cpu(ps) - cpu0[name] for name, ps in groups.items()}
-            cpu = {name: used / wall * 100 for name, used in cpu_s.items()}
-            result = out.get()
-            load.join()
+            if args.client == "wrk":
+                result, cpu_s, cpu = _run_wrk(url, keys, args, tmp, ingest.pid, server.proc.pid)
+            else:
+                result, cpu_s, cpu = _run_python_client(ctx, url, keys, args, ingest.pid,
+                                                        server.proc.pid)
             server_side = _server_times(url)
 
             ingest.terminate()
@@ -383,6 +376,58 @@ def main() -> None:
                       "cpu_percent": {k: round(v) for k, v in cpu.items()},
                       "baseline_events_per_s": round(baseline["events_per_s"]),
                       "statuses": result["statuses"]}))
+
+
+Figures = tuple[dict[str, Any], dict[str, float], dict[str, float]]
+
+
+def _run_python_client(ctx: Any, url: str, keys: list[str], args: argparse.Namespace,
+                       ingest_pid: int, nats_pid: int) -> Figures:
+    started, done, out = ctx.Event(), ctx.Event(), ctx.Queue()
+    load = ctx.Process(target=load_main, args=(
+        url, keys, args.connections, args.batch, args.gzip, args.client, args.warmup,
+        args.duration, started, done, out))
+    load.start()
+    assert load.pid is not None
+    groups = {"ingest": _tree(ingest_pid), "nats-server": [nats_pid], "load generator": [load.pid]}
+    started.wait()
+    cpu0 = {name: _cpu(ps) for name, ps in groups.items()}
+    w0 = time.perf_counter()
+    done.wait()
+    wall = time.perf_counter() - w0
+    cpu_s = {name: _cpu(ps) - cpu0[name] for name, ps in groups.items()}
+    result = out.get()
+    load.join()
+    return result, cpu_s, {name: used / wall * 100 for name, used in cpu_s.items()}
+
+
+def _run_wrk(url: str, keys: list[str], args: argparse.Namespace, tmp: Path, ingest_pid: int,
+             nats_pid: int) -> Figures:
+    if args.gzip:
+        raise SystemExit("--gzip needs the aiohttp or raw client")
+    auths = ["Basic " + base64.b64encode(f"{k}:".encode()).decode() for k in keys]
+    script = _wrk.write_script(tmp / "load.lua", _templates(), auths, args.batch)
+    warm = _wrk.start(url, script, args.connections, args.warmup, "warmup")
+    warm.communicate()
+    groups = {"ingest": _tree(ingest_pid), "nats-server": [nats_pid]}
+    cpu0 = {name: _cpu(ps) for name, ps in groups.items()}
+    children0 = _children_cpu_s()
+    w0 = time.perf_counter()
+    load = _wrk.start(url, script, args.connections, args.duration, "measure")
+    output, _ = load.communicate()
+    wall = time.perf_counter() - w0
+    cpu_s = {name: _cpu(ps) - cpu0[name] for name, ps in groups.items()}
+    cpu_s["load generator (wrk)"] = _children_cpu_s() - children0
+    if load.returncode != 0:
+        raise SystemExit(f"wrk failed ({load.returncode}):\n{output}")
+    result = _wrk.parse(output, args.batch, args.duration)
+    return result, cpu_s, {name: used / wall * 100 for name, used in cpu_s.items()}
+
+
+def _children_cpu_s() -> float:
+    """CPU of the children waited for so far (the wrk runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _server_times(url: str) -> dict[str, float]:

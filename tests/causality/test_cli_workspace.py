@@ -149,7 +149,9 @@ def test_workspace_serves_streamlit_until_sigterm(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # a failed assertion: leave no Streamlit behind
+            for child in _children(proc.pid):
+                os.kill(child, signal.SIGKILL)
             proc.kill()
             proc.wait()
     out, err = proc.communicate()
