@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 DATA   ?= .causality
 DEMO_EVENTS ?= 200000
 
-.PHONY: help up install install-test trino chromium test test-fast test-browser lint typecheck clean
+.PHONY: help up install install-test trino chromium wrk bench-ingest test test-fast test-browser lint typecheck clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -42,6 +42,15 @@ chromium:  ## install Debian's chromium for browser tests (when run as root)
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi
+
+wrk:  ## install Debian's wrk, the load generator of bench/ingest.py (when run as root)
+	@if command -v wrk >/dev/null; then echo "wrk: $$(command -v wrk)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	else echo "wrk missing: run 'sudo apt-get install wrk'" >&2; exit 1; fi
+
+bench-ingest: install-test wrk  ## the ingest benchmark (wrk load, 2 workers)
+	$(PY) bench/ingest.py
 
 up: install  ## run NATS, ingest, sink and compactor; demo data goes through the pipeline
 	CAUSALITY_DATA_DIR=$(DATA) $(VENV)/bin/causality up --demo-events $(DEMO_EVENTS)

@@ -1,16 +1,18 @@
 """Ingest edge throughput and latency, against raw nats-py publishing of the same batches.
 
+    make bench-ingest   (installs Debian's wrk when root, then runs the line below)
     .venv/bin/python bench/ingest.py [--workers 2] [--connections 32] [--duration 10] [--gzip]
-                                     [--client aiohttp|raw]
+                                     [--client wrk|aiohttp|raw]
 
 Starts its own nats-server (temp store) and `causality ingest` (a separate process; --workers
 processes share the port), creates one write key per app, then a load generator in another
-process keeps --connections HTTP/1.1 keep-alive connections busy (aiohttp client, closed loop:
-bounded load) posting batches of 50 realistic Segment events with unique messageIds, Basic
-auth, as the SDKs do. Every 200 means: auth + rate limit + validation + in-batch dedup +
-durable JetStream PubAck. Reports events/s, requests/s, p50/p99 latency, CPU of each process,
-then the baseline: the same batches (as EVENTS messages) published straight to JetStream with
-nats-py, with the same number in flight, and the ratio. Figures only, no assertions.
+process keeps --connections HTTP/1.1 keep-alive connections busy (wrk, or a Python client;
+closed loop: bounded load) posting batches of 50 realistic Segment events with unique
+messageIds, Basic auth, as the SDKs do. Every 200 means: auth + rate limit + validation + in-
+batch dedup + durable JetStream PubAck. Reports events/s, requests/s, p50/p99 latency, CPU of
+each process, then the baseline: the same batches (as EVENTS messages) published straight to
+JetStream with nats-py, with the same number in flight, and the ratio. Figures only, no
+assertions.
 """
 
 from __future__ import annotations
