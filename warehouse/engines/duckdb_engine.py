@@ -54,6 +54,9 @@ def _view_columns() -> str:
     return ", ".join(cols)
 
 
+SIZE_TTL_S = 10.0  # the warehouse's size, for cost estimates, is walked at most this often
+
+
 class DuckDBEngine:
     """The ``Engine`` over a local directory or an ``s3://bucket/prefix`` warehouse."""
 
@@ -70,10 +73,15 @@ class DuckDBEngine:
         self._running: dict[str, tuple[duckdb.DuckDBPyConnection, threading.Event]] = {}
         self._lock = threading.Lock()
         self._catalogs: dict[bool, tuple[float, CatalogInfo]] = {}
+        self._size: tuple[float, int] | None = None  # (when, bytes under events/)
         try:
             self._con.execute(f"SET memory_limit = '{memory_limit}'")
             self._con.execute("SET TimeZone = 'UTC'")
             self._con.execute("SET integer_division = true")  # 5 / 2 = 2, as in Trino
+            # Footers of thousands of hourly files are read again by every query otherwise;
+            # entries are checked against the file's modification time, and compaction writes
+            # new files rather than changing old ones.
+            self._con.execute("SET parquet_metadata_cache = true")
             # DuckDB 2.0's window_self_join rewrite lets a window over a grouped, filtered
             # Parquet scan see rows the filter removed (a tenant leak in aggregate form);
             # tests/warehouse/test_duckdb_engine.py pins this.
@@ -214,7 +222,7 @@ class DuckDBEngine:
         """Bytes of the files the plan scans, from 'Scanning Files: k/n' and the files' sizes."""
         if self._is_s3 or not scans:
             return None
-        total = _dir_bytes(Path(self.warehouse) / "events")
+        total = self._warehouse_bytes()
         out = 0
         for node in scans:
             ratio = node.get("extra_info", {}).get("Scanning Files")
@@ -223,6 +231,13 @@ class DuckDBEngine:
             k, n = (int(x) for x in str(ratio).split("/"))
             out += total * k // max(n, 1)
         return out
+
+    def _warehouse_bytes(self) -> int:
+        """The size of the events files, walked at most every `SIZE_TTL_S` (an estimate)."""
+        now = time.monotonic()
+        if self._size is None or now - self._size[0] > SIZE_TTL_S:
+            self._size = (now, _dir_bytes(Path(self.warehouse) / "events"))
+        return self._size[1]
 
     def run(self, sql: str, max_rows: int, timeout_s: float) -> QueryResult:
         duck_sql = to_duckdb(sql)
