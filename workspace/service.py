@@ -245,11 +245,12 @@ class Workspace:
                  source: Source = "dashboard", refresh: bool = False) -> TileResult:
         """One tile's table and chart; failures come back in `error`, never raised."""
         started = time.perf_counter()
-        sql = restrict_dates(tile.sql, filters.start, filters.end)
-        key = (self.engine.name, sql, tenant, self.settings.workspace.max_chart_points)
+        key = (self.engine.name, tile.sql, filters.start, filters.end, tenant,
+               self.settings.workspace.max_chart_points)
         hit = None if refresh else self.cache.get(key)
         try:
             if hit is None:
+                sql = restrict_dates(tile.sql, filters.start, filters.end)
                 run = execute(sql, engine=self.engine, policy=self.policy(tenant), actor=actor,
                               source=source, audit=self.audit, question=tile.title)
                 spec = self._spec(tile.chart, run.table, tile.insight)

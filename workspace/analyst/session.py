@@ -123,7 +123,7 @@ class ChatStore:
             rows = conn.execute(query).mappings().all()
         return [ChatSummary(chat_id=r["chat_id"], title=r["title"], actor=r["actor"],
                             app_id=r["app_id"], turns=int(r["turns"]),
-                            created_at=_utc(r["created_at"]), updated_at=_utc(r["updated_at"]))
+                            created_at=r["created_at"], updated_at=r["updated_at"])
                 for r in rows]
 
 
@@ -135,8 +135,5 @@ def _turn(row: sa.RowMapping) -> Turn:
     return Turn(question=row["question"],
                 plan=Plan.model_validate(json.loads(row["plan"])) if row["plan"] else None,
                 sql=row["sql"], ok=bool(row["ok"]), error=error, audit_ids=ids,
-                attempts=row["attempts"], at=_utc(row["at"]))
+                attempts=row["attempts"], at=row["at"])
 
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -7,6 +7,7 @@ tables here so there is one schema to read.
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -16,6 +17,20 @@ from workspace.metadata.errors import MetadataError
 
 meta = sa.MetaData()
 
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A time stored with its zone and read back as aware UTC, even from SQLite (which keeps
+    no zone), so no reader has to patch it."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None,
+                             dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
 api_keys = sa.Table(
     "api_keys", meta,
     sa.Column("key_id", sa.String(32), primary_key=True),
@@ -23,14 +38,14 @@ api_keys = sa.Table(
     sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("label", sa.String(200), nullable=False, default=""),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
 audit_log = sa.Table(
     "audit_log", meta,
     sa.Column("audit_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("at", UtcDateTime(), nullable=False, index=True),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("source", sa.String(20), nullable=False),
     sa.Column("question", sa.Text, nullable=True),
@@ -83,7 +98,7 @@ verified_queries = sa.Table(
     sa.Column("sql", sa.Text, nullable=False),
     sa.Column("note", sa.Text, nullable=False, default=""),
     sa.Column("verified_by", sa.String(200), nullable=False),
-    sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("verified_at", UtcDateTime(), nullable=False),
 )
 
 chats = sa.Table(
@@ -92,8 +107,8 @@ chats = sa.Table(
     sa.Column("title", sa.String(200), nullable=False),
     sa.Column("actor", sa.String(200), nullable=False, index=True),
     sa.Column("app_id", sa.String(63), nullable=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False, index=True),
 )
 
 chat_turns = sa.Table(
@@ -110,7 +125,7 @@ chat_turns = sa.Table(
     sa.Column("error_message", sa.Text, nullable=True),
     sa.Column("audit_ids", sa.Text, nullable=False, default=""),
     sa.Column("attempts", sa.Integer, nullable=False, default=1),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("chat_id", "seq"),
 )
 
@@ -123,8 +138,8 @@ users = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("app_id", sa.String(63), nullable=True),  # tenant scope; null = every app
     sa.Column("email", sa.String(320), nullable=True, unique=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("disabled_at", UtcDateTime(), nullable=True),
 )
 
 dashboards = sa.Table(
@@ -133,7 +148,7 @@ dashboards = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("owner", sa.String(64), nullable=False),
     sa.Column("app_id", sa.String(63), nullable=True),  # tenant scope of its tiles
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 tiles = sa.Table(
@@ -148,7 +163,7 @@ tiles = sa.Table(
     sa.Column("chart", sa.Text, nullable=True),  # ChartSpec JSON
     sa.Column("insight", sa.Text, nullable=True),  # kind of the typed insight, if any
     sa.Column("created_by", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 embed_links = sa.Table(
@@ -156,15 +171,15 @@ embed_links = sa.Table(
     sa.Column("link_id", sa.String(32), primary_key=True),
     sa.Column("dashboard_id", sa.String(32), nullable=False, index=True),
     sa.Column("app_id", sa.String(63), nullable=False),
-    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
     sa.Column("created_by", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
 secrets_table = sa.Table(
     "secrets", meta,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )

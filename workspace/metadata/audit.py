@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -30,8 +29,4 @@ class AuditLog:
         query = sa.select(audit_log).order_by(audit_log.c.audit_id.desc()).limit(n)
         with self.db.connect() as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
-        for r in rows:
-            at = r["at"]
-            if isinstance(at, datetime) and at.tzinfo is None:
-                r["at"] = at.replace(tzinfo=UTC)
         return rows[::-1]

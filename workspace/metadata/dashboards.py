@@ -136,9 +136,7 @@ class DashboardStore:
 
 
 def _board(r: sa.RowMapping) -> Dashboard:
-    at = r["created_at"]
-    return Dashboard(r["dashboard_id"], r["name"], r["owner"], r["app_id"],
-                     at.replace(tzinfo=UTC) if at.tzinfo is None else at)
+    return Dashboard(r["dashboard_id"], r["name"], r["owner"], r["app_id"], r["created_at"])
 
 
 def _tile(r: sa.RowMapping) -> Tile:

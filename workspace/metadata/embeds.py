@@ -158,10 +158,5 @@ def _b64(raw: bytes) -> str:
 
 
 def _link(r: sa.RowMapping) -> EmbedLink:
-    return EmbedLink(r["link_id"], r["dashboard_id"], r["app_id"], _utc(r["expires_at"]),
-                     r["created_by"], _utc(r["created_at"]),
-                     _utc(r["revoked_at"]) if r["revoked_at"] else None)
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    return EmbedLink(r["link_id"], r["dashboard_id"], r["app_id"], r["expires_at"],
+                     r["created_by"], r["created_at"], r["revoked_at"])

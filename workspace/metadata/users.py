@@ -90,9 +90,7 @@ class UserStore:
             app_id: str | None = None, email: str | None = None) -> User:
         """A new user; ``password=None`` makes an account that signs in only through OIDC."""
         _check_username(username)
-        if role not in ROLES:
-            raise UserError(f"unknown role {role!r}", code="unknown_role",
-                            hint=f"one of: {', '.join(ROLES)}")
+        _check_role(role)
         if app_id is not None:
             validate_app_id(app_id)
         if password is not None:
@@ -148,9 +146,7 @@ class UserStore:
         self.get(username)
         values: dict[str, object] = {}
         if role is not None:
-            if role not in ROLES:
-                raise UserError(f"unknown role {role!r}", code="unknown_role",
-                                hint=f"one of: {', '.join(ROLES)}")
+            _check_role(role)
             values["role"] = role
         if app_id is not None:
             values["app_id"] = validate_app_id(app_id)
@@ -182,6 +178,12 @@ def _check_username(username: str) -> None:
                         hint="1–64 characters: letters, digits, '.', '_', '@', '-'")
 
 
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r}", code="unknown_role",
+                        hint=f"one of: {', '.join(ROLES)}")
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS or len(password) > MAX_PASSWORD_CHARS:
         raise UserError("the password is too short" if len(password) < MIN_PASSWORD_CHARS
@@ -191,9 +193,4 @@ def _check_password(password: str) -> None:
 
 def _user(r: sa.RowMapping) -> User:
     return User(username=r["username"], role=r["role"], app_id=r["app_id"], email=r["email"],
-                created_at=_utc(r["created_at"]), disabled_at=_utc(r["disabled_at"])
-                if r["disabled_at"] else None)
-
-
-def _utc(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+                created_at=r["created_at"], disabled_at=r["disabled_at"])

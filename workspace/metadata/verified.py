@@ -153,10 +153,7 @@ class VerifiedQueries:
 
 
 def _row(r: sa.RowMapping) -> VerifiedQuery:
-    at = r["verified_at"]
-    if isinstance(at, datetime) and at.tzinfo is None:
-        at = at.replace(tzinfo=UTC)
     return VerifiedQuery(verified_id=r["verified_id"], question=r["question"], sql=r["sql"],
                          insight=json.loads(r["insight"]) if r["insight"] else None,
                          app_id=r["app_id"], note=r["note"] or "",
-                         verified_by=r["verified_by"], verified_at=at)
+                         verified_by=r["verified_by"], verified_at=r["verified_at"])
