@@ -166,6 +166,10 @@ class QuerySettings(_Section):
     max_rows: int = Field(10_000, ge=1, le=1_000_000)
     timeout_s: float = Field(60.0, gt=0, le=3600)
     duckdb_memory_limit: str = Field("4GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB)$")
+    duckdb_cache_mb: int = Field(
+        1024, ge=0, le=1_048_576,
+        description="closed days kept in DuckDB's own storage by the workspace, in MB of "
+                    "their Parquet (about as much memory); 0 turns the day cache off")
 
 
 class LLMSettings(_Section):

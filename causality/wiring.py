@@ -25,8 +25,9 @@ def storage(settings: Settings) -> Storage:
     return Storage(settings.warehouse_uri, s3_options(settings))
 
 
-def engine(settings: Settings) -> Engine:
-    """The configured query engine (DuckDB embedded by default)."""
+def engine(settings: Settings, cache: bool = False) -> Engine:
+    """The configured query engine (DuckDB embedded by default). ``cache``: a long-running
+    process keeps closed days in DuckDB's own storage (``query.duckdb_cache_mb``)."""
     if settings.query.engine == "trino":
         from warehouse.engines.trino_engine import TrinoEngine
 
@@ -36,7 +37,7 @@ def engine(settings: Settings) -> Engine:
         return trino
     s3 = s3_options(settings).filesystem() if settings.warehouse_uri.startswith("s3://") else None
     return DuckDBEngine(settings.warehouse_uri, memory_limit=settings.query.duckdb_memory_limit,
-                        s3=s3)
+                        s3=s3, cache_mb=settings.query.duckdb_cache_mb if cache else 0)
 
 
 def trino_partition_sync(settings: Settings) -> Callable[[], None] | None:

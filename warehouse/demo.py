@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from warehouse.schema import EVENTS_SCHEMA, PARTITION_SCHEMA
+from warehouse.storage import Storage
 
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
@@ -269,6 +270,7 @@ def write(table: pa.Table, warehouse: Path, files_per_partition: int = 1,
         preserve_order=True,
         file_visitor=lambda f: written.append(f.path),
     )
+    Storage(str(warehouse)).touch_changes()  # engines' day caches look again
     return len(written)
 
 

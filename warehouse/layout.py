@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from warehouse.errors import LayoutError
 
 EVENTS_DIR = "events"
+#: Touched (mtime, ns) by every local commit and delete, so readers can skip re-listing.
+CHANGES_MARKER = ".changes"
 _APP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _DT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PART = re.compile(r"^app_id=(?P<app_id>[^/]+)/dt=(?P<dt>[^/]+)/hour=(?P<hour>\d{2})$")

@@ -162,7 +162,8 @@ def connect(config: str | Path | None = None, *, actor: str | None = None,
     path = config if config is not None else os.environ.get(CONFIG_ENV) or None
     settings = load_settings(Path(path) if path is not None else None)
     who = actor or os.environ.get(ACTOR_ENV) or f"notebook:{_os_user()}"
-    return Client(Workspace(settings), actor=who, app_id=app_id, owns_workspace=True)
+    return Client(Workspace(settings, long_running=False), actor=who, app_id=app_id,
+                  owns_workspace=True)
 
 
 def _os_user() -> str:

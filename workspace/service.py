@@ -94,8 +94,11 @@ class Workspace:
 
     def __init__(self, settings: Settings, *, engine: Engine | None = None,
                  db: SqlEngine | None = None,
-                 planner: Planner | None = None):
+                 planner: Planner | None = None, long_running: bool = True):
+        """``long_running``: a server that gains from DuckDB's day cache (the app); a
+        script or notebook that runs a few queries and exits passes False."""
         self.settings = settings
+        self._long_running = long_running
         self.db = db if db is not None else open_db(settings.metadata_db_url)
         self._engine = engine
         self._planner = planner
@@ -110,7 +113,7 @@ class Workspace:
             if self._engine is None:
                 from causality.wiring import engine
 
-                self._engine = engine(self.settings)
+                self._engine = engine(self.settings, cache=self._long_running)
             return self._engine
 
     @cached_property

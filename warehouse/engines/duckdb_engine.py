@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,13 @@ from warehouse.engines._base import (
     QueryTimeout,
 )
 from warehouse.engines.dialect import to_duckdb
+from warehouse.engines.duckdb_cache import (
+    CACHE_TABLE,
+    HIVE_TYPES,
+    CacheStatus,
+    DayCache,
+    files_outside,
+)
 from warehouse.schema import EVENTS_SCHEMA, PARTITION_SCHEMA, TRINO_TYPES
 from warehouse.storage import Storage
 
@@ -63,19 +73,35 @@ class DuckDBEngine:
     name = "duckdb"
 
     def __init__(self, warehouse: str | Path, memory_limit: str = "4GB",
-                 threads: int | None = None, s3: pafs.S3FileSystem | None = None):
+                 threads: int | None = None, s3: pafs.S3FileSystem | None = None,
+                 cache_mb: int = 0):
+        """``cache_mb`` > 0 keeps closed days of a local warehouse in DuckDB's own storage
+        (see :mod:`warehouse.engines.duckdb_cache`), up to that many MB of their Parquet."""
         self.warehouse = str(warehouse)
         self._s3 = s3
         self._storage = None if self.warehouse.startswith("s3://") else Storage(self.warehouse)
         self._con = duckdb.connect(":memory:", config={
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         })
+        self._owner = True  # False for a fork(): the connection and cache are borrowed
         self._running: dict[str, tuple[duckdb.DuckDBPyConnection, threading.Event]] = {}
         self._lock = threading.Lock()
         self._catalogs: dict[bool, tuple[float, CatalogInfo]] = {}
         self._size: tuple[float, int] | None = None  # (when, bytes under events/)
+        self._cache: DayCache | None = None
+        # Spills (and the day cache's blocks under memory pressure) go to a private directory,
+        # never to DuckDB's default `.tmp` in the working directory; removed on close or exit.
+        self._spill = tempfile.mkdtemp(prefix="causality-duckdb-")
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._spill, True)
+        if self._storage is not None and cache_mb > 0:
+            self._cache = DayCache(self._con, self._storage, _view_columns(), cache_mb << 20)
         try:
+            if self._cache is not None:
+                self._con.register("_events_empty", EVENTS_SCHEMA.empty_table())
+                self._cache.create(f"SELECT {_view_columns()} FROM _events_empty")
+                self._con.unregister("_events_empty")
             self._con.execute(f"SET memory_limit = '{memory_limit}'")
+            self._con.execute("SET temp_directory = $dir", {"dir": self._spill})
             self._con.execute("SET TimeZone = 'UTC'")
             self._con.execute("SET integer_division = true")  # 5 / 2 = 2, as in Trino
             # Footers of thousands of hourly files are read again by every query otherwise;
@@ -99,6 +125,26 @@ class DuckDBEngine:
         except duckdb.Error as err:
             raise EngineError(f"cannot configure DuckDB: {err}", code="engine_config",
                               hint="check query.duckdb_memory_limit") from None
+        if self._cache is not None:
+            self._cache.start()
+
+    def fork(self) -> DuckDBEngine:
+        """An engine on the same connection and day cache whose ``cancel()`` stops only the
+        queries started through it (the SQL page gives each browser session one)."""
+        twin = object.__new__(DuckDBEngine)
+        twin.__dict__.update(self.__dict__)
+        twin._owner = False
+        twin._running = {}
+        twin._catalogs = {}
+        return twin
+
+    def cache_status(self) -> CacheStatus | None:
+        """What the day cache holds, or None when it is off (S3, or ``cache_mb`` = 0)."""
+        return None if self._cache is None else self._cache.status()
+
+    def wait_cache(self, timeout_s: float) -> bool:
+        """Wait until the day cache holds the warehouse as it is now (benchmarks, tests)."""
+        return True if self._cache is None else self._cache.wait_settled(timeout_s)
 
     @property
     def _is_s3(self) -> bool:
@@ -117,13 +163,30 @@ class DuckDBEngine:
         if self._is_s3:
             con.register("_events_src", self._s3_dataset())
             src = "_events_src"
+        elif self._cache is not None:
+            con.execute(f"CREATE OR REPLACE TEMP VIEW events AS {self._cached_select(con)}")
+            return
         elif self._has_files():
             src = (f"read_parquet('{self._files_glob()}', hive_partitioning = true, "
-                   "hive_types = {'app_id': VARCHAR, 'dt': VARCHAR, 'hour': VARCHAR})")
+                   f"hive_types = {HIVE_TYPES})")
         else:
             con.register("_events_src", EVENTS_SCHEMA.empty_table())
             src = "_events_src"
         con.execute(f"CREATE OR REPLACE TEMP VIEW events AS SELECT {_view_columns()} FROM {src}")
+
+    def _cached_select(self, con: duckdb.DuckDBPyConnection) -> str:
+        """The cached days from the table, every other day from its files (on a snapshot)."""
+        assert self._cache is not None
+        cached, stale = self._cache.pin(con)
+        table = f"SELECT * FROM {CACHE_TABLE}"
+        if stale:
+            table += " WHERE dt NOT IN (" + ", ".join(f"'{d}'" for d in sorted(stale)) + ")"
+        files = files_outside(Path(self.warehouse).resolve() / "events", cached)
+        if not files:
+            return table
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        return (f"{table} UNION ALL SELECT {_view_columns()} FROM read_parquet([{listed}], "
+                f"hive_partitioning = true, hive_types = {HIVE_TYPES})")
 
     def _s3_dataset(self) -> ds.Dataset:
         assert self._s3 is not None, "an s3:// warehouse needs an S3FileSystem"
@@ -199,7 +262,7 @@ class DuckDBEngine:
         return CatalogInfo(tables={"events": columns}, samples={"events": samples})
 
     def explain(self, sql: str) -> Estimate:
-        duck_sql = to_duckdb(sql)
+        duck_sql = _one_select(to_duckdb(sql))
         with self._read_lock():
             try:
                 cur = self._cursor()
@@ -215,8 +278,23 @@ class DuckDBEngine:
             return Estimate()
         scans = [n for n in _walk(plan) if "PARQUET" in n.get("name", "")
                  or "ARROW" in n.get("name", "")]
-        est_rows = max((_card(n) for n in scans), default=None)
-        return Estimate(rows=est_rows, bytes=self._scan_bytes(scans))
+        tables = [n for n in _walk(plan) if "SEQ_SCAN" in n.get("name", "")
+                  or "TABLE_SCAN" in n.get("name", "")]
+        est_rows = max((_card(n) for n in scans + tables), default=None)
+        scanned = self._scan_bytes(scans) if scans else None
+        cached = self._table_bytes(tables)
+        if scanned is None and cached is None:
+            return Estimate(rows=est_rows)
+        return Estimate(rows=est_rows, bytes=(scanned or 0) + (cached or 0))
+
+    def _table_bytes(self, tables: list[dict[str, Any]]) -> int | None:
+        """The cached days' Parquet bytes in proportion to the rows the plan reads of them."""
+        if self._cache is None or not tables:
+            return None
+        rows, parquet_bytes = self._cache.totals()
+        if rows == 0:
+            return None
+        return int(sum(min(_card(n), rows) for n in tables) * parquet_bytes / rows)
 
     def _scan_bytes(self, scans: list[dict[str, Any]]) -> int | None:
         """Bytes of the files the plan scans, from 'Scanning Files: k/n' and the files' sizes."""
@@ -240,7 +318,7 @@ class DuckDBEngine:
         return self._size[1]
 
     def run(self, sql: str, max_rows: int, timeout_s: float) -> QueryResult:
-        duck_sql = to_duckdb(sql)
+        duck_sql = _one_select(to_duckdb(sql))
         started = time.perf_counter()
         for attempt in range(VANISHED_FILE_RETRIES + 1):
             try:
@@ -339,7 +417,26 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.cancel()
+        if not self._owner:
+            return
+        if self._cache is not None:
+            self._cache.close()
         self._con.close()
+        self._cleanup()
+
+
+def _one_select(duck_sql: str) -> str:
+    """Refuse anything but one SELECT, whatever the guardrails let through: the connection
+    also holds the day cache's writable table (see duckdb_cache)."""
+    try:
+        statements = duckdb.extract_statements(duck_sql)
+    except duckdb.Error as err:
+        raise EngineError(str(err).split("\n")[0], code="bad_sql",
+                          hint="check the SQL syntax") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise EngineError("only a single SELECT statement can run", code="forbidden",
+                          hint="the engine is read-only; write one SELECT query")
+    return duck_sql
 
 
 def _as_trino_types(table: pa.Table) -> pa.Table:

@@ -1,8 +1,9 @@
 """Running a hand-written query so that it can be cancelled without touching anyone else's.
 
 An engine's ``cancel()`` stops every query running on that engine, so the SQL page gives
-each browser session an engine of its own (`own_engine`): a DuckDB connection over the same
-warehouse, or a Trino client for the same server (it holds no connection between queries).
+each browser session an engine of its own (`own_engine`): a fork of the DuckDB engine (same
+connection and day cache, its own list of running queries), or a Trino client for the same
+server (it holds no connection between queries).
 The query runs in a worker thread (`QueryJob`) that the page polls while it shows a Cancel
 button; cancelling interrupts only this session's engine. Every run still goes through
 `Workspace.run_sql` on that engine: checked, capped, audited under the signed-in user.
@@ -30,13 +31,7 @@ def own_engine(ws: Workspace) -> Engine | None:
     """A private engine like the workspace's, or None if its kind cannot be copied."""
     shared = ws.engine
     if isinstance(shared, DuckDBEngine):
-        s3 = None
-        if shared.warehouse.startswith("s3://"):
-            from causality.wiring import s3_options
-
-            s3 = s3_options(ws.settings).filesystem()
-        return DuckDBEngine(shared.warehouse,
-                            memory_limit=ws.settings.query.duckdb_memory_limit, s3=s3)
+        return shared.fork()
     if shared.name == "trino":
         from warehouse.engines.trino_engine import TrinoEngine
 

@@ -36,11 +36,17 @@ def retention(insight: Retention, today: date) -> exp.Expr:
         ("cohorts", sql(f"SELECT user_id, first_time, date_trunc('{unit}', first_time) AS cohort "
                         "FROM firsts")),
         ("sizes", sql("SELECT cohort, count(*) AS cohort_size FROM cohorts GROUP BY cohort")),
+        # A user returned in a period if their last return event in it is at or after their
+        # first start event: one row per user and period joins the cohorts, not every event.
+        ("buckets", sql(
+            f"SELECT e.user_id, date_trunc('{unit}', e.event_time) AS bucket, "
+            "max(e.event_time) AS last_time FROM events AS e "
+            "WHERE e.user_id IS NOT NULL AND :cond GROUP BY e.user_id, "
+            f"date_trunc('{unit}', e.event_time)", {"cond": returns})),
         ("returns", sql(
-            f"SELECT DISTINCT c.cohort, c.user_id, date_diff('{unit}', c.cohort, "
-            f"date_trunc('{unit}', e.event_time)) AS period FROM cohorts AS c "
-            "JOIN events AS e ON e.user_id = c.user_id "
-            "WHERE e.event_time >= c.first_time AND :cond", {"cond": returns})),
+            f"SELECT c.cohort, c.user_id, date_diff('{unit}', c.cohort, b.bucket) AS period "
+            "FROM cohorts AS c JOIN buckets AS b ON b.user_id = c.user_id "
+            "WHERE b.last_time >= c.first_time")),
         ("active", sql("SELECT cohort, period, count(*) AS users FROM returns "
                        "WHERE period <= :n GROUP BY cohort, period", {"n": insight.periods})),
         ("grid", exp.select("s.cohort", "s.cohort_size", "p.period")
