@@ -330,10 +330,12 @@ class DayCache:
                 cur.execute(f"DELETE FROM {CACHE_TABLE} WHERE dt = ?", [dt])
                 rows = 0
                 if day is not None and day.files:
+                    # Per user within an app: user-level aggregates (retention, funnels,
+                    # distinct users) find their groups together; app_id first for tenants.
                     cur.execute(
                         f"INSERT INTO {CACHE_TABLE} SELECT {self._columns} FROM read_parquet("
                         f"$files, hive_partitioning = true, hive_types = {HIVE_TYPES}) "
-                        "ORDER BY app_id, event_type, event_time", {"files": day.files})
+                        "ORDER BY app_id, user_id, event_time", {"files": day.files})
                     fetched = cur.fetchone()
                     rows = int(fetched[0]) if fetched else 0
             with self._lock:
