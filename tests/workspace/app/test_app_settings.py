@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from causality.settings import load_settings
 from tests.fixtures.ports import free_port
 from tests.workspace.app.conftest import MAIN, TIMEOUT_S
+from warehouse.engines import DuckDBEngine
 from workspace.app._context import USER_KEY, WORKSPACE_KEY
 from workspace.metadata.users import User
 from workspace.service import Workspace
@@ -77,6 +78,19 @@ def test_model_status_names_the_configured_model(engine: object, db: SqlEngine, 
 def test_engine_status(app: App, people: dict[str, User]) -> None:
     at = open_settings(app(people["admin"]))
     assert any("duckdb answers: 1 table" in s.value for s in at.success)
+
+
+def test_engine_status_shows_the_day_cache(fixture_warehouse: Path, db: SqlEngine,
+                                          tmp_path: Path, people: dict[str, User]) -> None:
+    engine = DuckDBEngine(fixture_warehouse, memory_limit="1GB", cache_mb=64)
+    try:
+        assert engine.wait_cache(60)
+        ws = Workspace(load_settings(data_dir=tmp_path), engine=engine, db=db)
+        at = open_settings(with_workspace(ws, people["admin"]))
+        captions = " ".join(c.value for c in at.main.caption)
+        assert "Day cache: 10 closed days, 34 rows" in captions  # every day of the fixture
+    finally:
+        engine.close()
 
 
 def test_engine_failure_shows_its_code_and_hint(db: SqlEngine, tmp_path: Path,
