@@ -8,7 +8,8 @@ Run: .venv/bin/python bench/workspace.py [--events N] [--repeat R] [--questions 
    revenue by country and a DAU number. A render is what the app does per tile:
    `Workspace.run_tile` (date filter, guardrails, cost estimate, DuckDB, audit) +
    `charts.to_figure` + `fig.to_json()`. "Cold" clears the result cache before each render
-   (engine and OS cache warm, after one warm-up render); "cached" renders again within the
+   (engine, its day cache of closed days and the OS cache warm, after one warm-up render;
+   the day cache loads in the background and is waited for); "cached" renders again within the
    TTL. Tiles run one after another, and also on a pool of six threads (tiles load
    independently in the app). Baseline, same run and alternating with the renders: the six
    checked SQL statements straight on `engine.run`. Two views: all apps, and app ``shop``
