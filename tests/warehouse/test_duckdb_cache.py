@@ -187,3 +187,28 @@ def test_a_fork_cancels_only_its_own_queries(cached: DuckDBEngine) -> None:
     assert isinstance(failure[0], QueryCancelled)
     fork.close()  # a fork leaves the shared connection open
     assert count(cached) == three_days().num_rows
+
+
+def test_a_failed_pass_is_retried_and_queries_go_on(wh: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from warehouse.engines import duckdb_cache
+
+    real = duckdb_cache.inventory
+    calls: list[int] = []
+
+    def flaky(events: Path, only: set[str] | None = None) -> dict[str, duckdb_cache.DayFiles]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("the disk hiccupped")
+        return real(events, only)
+
+    monkeypatch.setattr(duckdb_cache, "inventory", flaky)
+    engine = DuckDBEngine(wh, memory_limit="1GB", cache_mb=64)
+    try:
+        assert count(engine) == three_days().num_rows  # from the files meanwhile
+        assert engine.wait_cache(60)
+        status = engine.cache_status()
+        assert status is not None and status.days == 3 and len(calls) > 1
+        assert count(engine) == three_days().num_rows
+    finally:
+        engine.close()

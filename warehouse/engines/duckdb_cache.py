@@ -267,16 +267,17 @@ class DayCache:
         while not self._stop.is_set():
             began = time.monotonic()
             self._wake.clear()
-            deferred = True
+            deferred = failed = False
             try:
                 deferred = self.refresh()
             except (duckdb.Error, OSError) as err:  # keep serving from Parquet; retry later
+                failed = True
                 log.warning("day cache pass failed: %s", str(err).split("\n")[0])
             with self._passed:
-                if not deferred and not self._stale:
+                if not (deferred or failed or self._stale):
                     self._settled_since = began
                 self._passed.notify_all()
-            self._wake.wait(self.settled_s if deferred else self.interval_s)
+            self._wake.wait(self.settled_s if deferred and not failed else self.interval_s)
 
     def refresh(self, now: datetime | None = None) -> bool:
         """One pass: load new or changed closed days, newest first, and drop the rest.
