@@ -73,6 +73,10 @@ class IngestSettings(_Section):
     # load balancer stops sending), then the listener closes and in-flight requests finish.
     drain_delay_s: float = Field(0.0, ge=0, le=300)
     shutdown_timeout_s: float = Field(20.0, gt=0, description="SIGTERM to exit, at most")
+    gc_interval_s: float = Field(
+        1.0, gt=0, le=60,
+        description="a server process collects cyclic garbage on this timer instead of "
+                    "after every 700 allocations (more throughput, steadier p99)")
 
 
 class StorageSettings(_Section):
