@@ -12,9 +12,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
 import webbrowser
 from pathlib import Path
 from types import FrameType
@@ -23,6 +20,7 @@ from typing import TYPE_CHECKING
 import click
 
 from causality.cli import settings_of
+from causality.workspace_health import wait_healthy
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -31,7 +29,6 @@ if TYPE_CHECKING:
     from workspace.metadata.users import UserStore
 
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "workspace" / "app" / "main.py"
-HEALTH_PATH = "/_stcore/health"
 OPEN_TIMEOUT_S = 60.0
 ROLE_CHOICE = click.Choice(["viewer", "analyst", "admin"])
 ADMIN_PASSWORD_BYTES = 12
@@ -140,20 +137,8 @@ def _forward_signals(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _open_when_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + OPEN_TIMEOUT_S
-    while time.monotonic() < deadline and proc.poll() is None:
-        if healthy(url):
-            webbrowser.open(url)
-            return
-        time.sleep(0.2)  # polling a condition with a deadline
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + HEALTH_PATH, timeout=2) as resp:  # noqa: S310
-            return bool(resp.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+    if wait_healthy(url, proc, OPEN_TIMEOUT_S):
+        webbrowser.open(url)
 
 
 def _user_store(settings: Settings) -> UserStore:

@@ -80,7 +80,8 @@ class Supervisor:
 
     def start_workspace(self) -> str:
         """The analyst workspace (Streamlit), waited for on its health endpoint; its URL."""
-        from causality.cli_workspace import HEALTH_PATH, local_url, pick_port
+        from causality.cli_workspace import local_url, pick_port
+        from causality.workspace_health import HEALTH_PATH
 
         ws = self.settings.workspace
         port = pick_port(ws.host, ws.port)

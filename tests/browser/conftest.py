@@ -8,15 +8,11 @@ runs (``pytest -m "not browser"``), where nothing here starts.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from causality.workspace_health import HEALTH_PATH, wait_healthy
 from tests.browser._seed import Seeded, seed
 from tests.fixtures.ports import free_port
 
@@ -37,7 +34,6 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
                  "--disable-background-networking"]
 START_TIMEOUT_S = 120.0  # a cold start imports streamlit, plotly, duckdb, sqlglot on 2 busy cores
 STOP_TIMEOUT_S = 15.0
-POLL_S = 0.25
 # Streamlit's first render of a page on a loaded 2-core machine can take 20-30 s.
 EXPECT_TIMEOUT_MS = 60_000
 VIEWPORT = {"width": 1400, "height": 1000}
@@ -81,20 +77,12 @@ def server(seeded: Seeded, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"`causality workspace` exited with {proc.returncode} before it "
-                        f"answered:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        with contextlib.suppress(subprocess.TimeoutExpired):  # the poll interval, cut
-            proc.wait(timeout=POLL_S)  # short should the process exit
-    pytest.fail(f"`causality workspace` did not answer {url}/_stcore/health within "
+    if wait_healthy(url, proc, START_TIMEOUT_S):
+        return
+    if proc.poll() is not None:
+        pytest.fail(f"`causality workspace` exited with {proc.returncode} before it "
+                    f"answered:\n{log.read_text(errors='replace')}")
+    pytest.fail(f"`causality workspace` did not answer {url}{HEALTH_PATH} within "
                 f"{START_TIMEOUT_S:g} s:\n{log.read_text(errors='replace')}")
 
 

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 import urllib.request
 from pathlib import Path
@@ -16,8 +15,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from causality.cli import main
-from causality.cli_workspace import APP_SCRIPT, HEALTH_PATH, ensure_admin, healthy
+from causality.cli_workspace import APP_SCRIPT, ensure_admin
 from causality.settings import load_settings
+from causality.workspace_health import HEALTH_PATH, healthy, wait_healthy
 from tests.fixtures.ports import free_port
 from workspace.metadata import open_db
 from workspace.metadata.users import UserStore
@@ -117,14 +117,6 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not healthy(url):
-        assert proc.poll() is None, "causality workspace exited early"
-        assert time.monotonic() < deadline, "the workspace did not answer in time"
-        time.sleep(0.2)  # polling the health endpoint with a deadline
-
-
 def test_workspace_serves_streamlit_until_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "CAUSALITY_DATA_DIR": str(tmp_path), **OIDC_ENV}
@@ -133,7 +125,7 @@ def test_workspace_serves_streamlit_until_sigterm(tmp_path: Path) -> None:
                             stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, proc)
+        assert wait_healthy(url, proc, START_TIMEOUT_S), "the workspace did not answer"
         with urllib.request.urlopen(url + HEALTH_PATH, timeout=5) as resp:
             assert resp.read() == b"ok"
         (streamlit,) = _children(proc.pid)

@@ -1,7 +1,6 @@
 """DuckDB's day cache: closed days from its own table, the rest from Parquet, never twice."""
 
 import shutil
-import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pyarrow.compute as pc
 import pytest
 
 from pipeline.compactor import CompactionPolicy, run_once
+from tests.warehouse._slow import start_slow_query
 from warehouse.demo import generate, write
 from warehouse.engines import DuckDBEngine, EngineError, QueryCancelled
 from warehouse.engines.duckdb_cache import CACHE_TABLE, DayCache, files_outside, inventory
@@ -21,7 +21,6 @@ from warehouse.storage import Storage
 
 END = date(2026, 11, 1)
 DAYS = ("2026-10-29", "2026-10-30", "2026-10-31")
-SLOW = "select count(*) from range(100000000000) a, range(1000) b where a.range % 7 = b.range"
 QUERIES = [
     "select app_id, dt, count(*) as n from events group by 1, 2 order by 1, 2",
     "select count(distinct user_id) as u, min(event_time) as a, max(event_time) as b "
@@ -167,18 +166,7 @@ def test_engine_runs_only_one_select(cached: DuckDBEngine) -> None:
 
 def test_a_fork_cancels_only_its_own_queries(cached: DuckDBEngine) -> None:
     fork = cached.fork()
-    failure: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            fork.run(SLOW, 10, 60)
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    while not fork._running:  # the query has started
-        thread.join(0.01)
+    thread, failure = start_slow_query(fork)
     cached.cancel()  # the parent's cancel does not reach the fork's query
     assert thread.is_alive() and fork._running
     fork.cancel()

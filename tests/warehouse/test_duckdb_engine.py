@@ -1,6 +1,5 @@
 """The embedded engine over real Parquet files: counts, caps, timeouts, cancel, read-only."""
 
-import threading
 from datetime import date
 from pathlib import Path
 
@@ -9,11 +8,11 @@ import pyarrow.compute as pc
 import pytest
 
 from tests.fixtures.s3 import S3Server
+from tests.warehouse._slow import SLOW, start_slow_query
 from warehouse.demo import generate, write
 from warehouse.engines import DuckDBEngine, Engine, EngineError, QueryCancelled, QueryTimeout
 
 END = date(2026, 11, 1)
-SLOW = "select count(*) from range(100000000000) a, range(1000) b where a.range % 7 = b.range"
 
 
 def small_table() -> pa.Table:
@@ -87,18 +86,7 @@ def test_timeout_really_interrupts(engine: DuckDBEngine) -> None:
 
 
 def test_cancel_from_another_thread(engine: DuckDBEngine) -> None:
-    failure: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            engine.run(SLOW, 10, 60)
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    while not engine._running:  # the query has started
-        thread.join(0.01)
+    thread, failure = start_slow_query(engine)
     engine.cancel()
     thread.join(30)
     assert not thread.is_alive()

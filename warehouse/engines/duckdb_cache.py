@@ -359,7 +359,8 @@ class DayCache:
 
     def status(self) -> CacheStatus:
         with self._lock:
-            loaded = list(self._loaded.values())
+            days = len(self._loaded)
+        rows, parquet_bytes = self.totals()
         memory = 0
         try:
             cur = self._con.cursor()
@@ -371,6 +372,5 @@ class DayCache:
                 cur.close()
         except duckdb.Error:
             memory = 0
-        return CacheStatus(days=len(loaded), rows=sum(d.rows for d in loaded),
-                           parquet_bytes=sum(d.bytes for d in loaded), memory_bytes=memory,
+        return CacheStatus(days=days, rows=rows, parquet_bytes=parquet_bytes, memory_bytes=memory,
                            budget_bytes=self.budget_bytes, loading=self._loading)
