@@ -1,11 +1,14 @@
-"""A server process turns automatic garbage collection off and collects on a timer instead:
-cycles are still freed, within about one interval."""
+"""How a server process runs: on uvloop (the pipeline extra installs it), and with automatic
+garbage collection off, collecting on a timer instead: cycles are still freed, within about one
+interval."""
 
 import asyncio
 import gc
 import weakref
 
-from pipeline.ingest._serve import _collect_garbage
+import uvloop
+
+from pipeline.ingest._serve import _collect_garbage, _run_loop
 
 
 class Node:
@@ -35,3 +38,13 @@ def test_cycles_are_collected_on_the_timer() -> None:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def test_a_server_process_runs_on_uvloop() -> None:
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def main() -> None:
+        loops.append(asyncio.get_running_loop())
+
+    _run_loop(main())
+    assert isinstance(loops[0], uvloop.Loop)
