@@ -73,6 +73,7 @@ class IngestState:
     closing: bool = False  # ingest requests answer 503
     openapi: bytes = b""
     _ready_at: float = field(default=0.0)
+    _metrics_task: asyncio.Task[None] | None = None
 
 
 STATE = web.AppKey("ingest_state", IngestState)
@@ -130,7 +131,9 @@ def create_app(settings: Settings, streams: Streams = STREAMS,
 
 
 async def _startup(app: web.Application) -> None:
-    await app[STATE].publisher.start()
+    state = app[STATE]
+    state._metrics_task = asyncio.create_task(state.metrics.flush_every(), name="metrics")
+    await state.publisher.start()
 
 
 async def _shutdown(app: web.Application) -> None:
@@ -138,7 +141,11 @@ async def _shutdown(app: web.Application) -> None:
 
 
 async def _cleanup(app: web.Application) -> None:
-    await app[STATE].publisher.close()
+    state = app[STATE]
+    await state.publisher.close()
+    if state._metrics_task is not None:
+        state._metrics_task.cancel()
+        await asyncio.gather(state._metrics_task, return_exceptions=True)
 
 
 # -- the ingest steps ---------------------------------------------------------------------
@@ -232,7 +239,7 @@ async def _run(http: web.Request, kind: str | None) -> web.Response:
         rejected = outcome.quarantined[0]
         raise BadRequest(f"the event is invalid: {rejected.message}", code="invalid_event",
                          hint=rejected.hint, reason=rejected.code)
-    body = orjson.dumps({"success": True, "results": outcome.response_results()})
+    body = orjson.dumps({"success": True, "results": outcome.results})
     return web.Response(body=body, content_type="application/json", headers=_CORS)
 
 
@@ -242,7 +249,7 @@ def _count(metrics: Metrics, app_id: str, outcome: Outcome) -> None:
     for status, n in (("accepted", accepted), ("duplicate", outcome.duplicates),
                       (INVALID, invalid)):
         if n:
-            metrics.events.labels(app_id, status).inc(n)
+            metrics.count(metrics.events, (app_id, status), n)
 
 
 async def _batch(request: web.Request) -> web.Response:
@@ -326,7 +333,7 @@ async def _edge(request: web.Request,
     state = request.app[STATE]
     metrics = state.metrics
     started = time.perf_counter()
-    metrics.in_flight.inc()
+    metrics.in_flight += 1
     try:
         response = await handler(request)
     except IngestError as err:
@@ -342,9 +349,9 @@ async def _edge(request: web.Request,
                                            code="internal_error",
                                            hint="retry later; report it if it persists"), 500)
     finally:
-        metrics.in_flight.dec()
+        metrics.in_flight -= 1
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    metrics.requests.labels(route, str(response.status)).inc()
-    metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
+    metrics.count(metrics.requests, (route, str(response.status)))
+    metrics.observe(metrics.request_seconds, (route,), time.perf_counter() - started)
     return response

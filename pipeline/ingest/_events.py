@@ -137,27 +137,18 @@ class Outcome:
     """What a request's events became; statuses are final once the publish is acknowledged."""
 
     rows: list[Row] = field(default_factory=list)
-    # Per event in request order: [messageId, event_id, status, code, reason].
-    results: list[list[Any]] = field(default_factory=list)
+    # Per event in request order, as the response lists it: messageId, event_id, status, and
+    # for an invalid event its code and reason.
+    results: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[QuarantinedEvent] = field(default_factory=list)
     duplicates: int = 0
 
     def mark_all_duplicate(self) -> None:
         """JetStream had this batch already: every accepted event is a duplicate."""
         for result in self.results:
-            if result[2] == ACCEPTED:
-                result[2] = DUPLICATE
+            if result["status"] == ACCEPTED:
+                result["status"] = DUPLICATE
                 self.duplicates += 1
-
-    def response_results(self) -> list[dict[str, Any]]:
-        out = []
-        for message_id, event_id, status, code, reason in self.results:
-            item = {"messageId": message_id, "event_id": event_id, "status": status}
-            if code is not None:
-                item["code"] = code
-                item["reason"] = reason
-            out.append(item)
-        return out
 
 
 def validate(events: list[msgspec.Raw], app_id: str, received_at_us: int,
@@ -208,7 +199,8 @@ def validate(events: list[msgspec.Raw], app_id: str, received_at_us: int,
                     sent = parse_time(event["sentAt"], "sentAt")
             row: Any = segment_to_row(event, app_id, received_at_us, sent)
         except InvalidEvent as err:
-            results.append([_message_id(event, raw), None, INVALID, err.code, err.message])
+            results.append({"messageId": _message_id(event, raw), "event_id": None,
+                            "status": INVALID, "code": err.code, "reason": err.message})
             out.quarantined.append(QuarantinedEvent(index=index, code=err.code,
                                                     message=err.message, hint=err.hint,
                                                     event=_as_json(raw)))
@@ -221,12 +213,12 @@ def validate(events: list[msgspec.Raw], app_id: str, received_at_us: int,
 def _keep(out: Outcome, seen: set[str], message_id: str | None, row: Row) -> None:
     event_id = row["event_id"]
     if event_id in seen:
-        out.results.append([message_id, event_id, DUPLICATE, None, None])
+        out.results.append({"messageId": message_id, "event_id": event_id, "status": DUPLICATE})
         out.duplicates += 1
         return
     seen.add(event_id)
     out.rows.append(row)
-    out.results.append([message_id, event_id, ACCEPTED, None, None])
+    out.results.append({"messageId": message_id, "event_id": event_id, "status": ACCEPTED})
 
 
 def _fast_row(e: FastEvent, app_id: str, received_at_us: int, sent_at_us: int | None,
@@ -296,17 +288,17 @@ def _object_text(raw: msgspec.Raw) -> str | None:
     """Raw JSON that must be an object or null → its text; ``ValueError`` otherwise."""
     if not raw:
         return None
-    data = bytes(raw)
-    if data == b"null":
-        return None
-    if data[0] != 0x7B:  # "{"
+    text = str(raw, "utf-8")  # not UTF-8: a UnicodeDecodeError, a ValueError
+    if text[0] != "{":
+        if text == "null":
+            return None
         raise ValueError("not an object")
     # Python's json.dumps separators or pretty-printing show after the first key (a full scan
     # costs more than the rest of the event): then make it compact, as segment_to_row would.
-    colon = data.find(b'":')
-    if colon > 0 and data[colon + 2:colon + 3] in (b" ", b"\n"):
-        data = msgspec.json.format(data, indent=-1)
-    return data.decode()  # not UTF-8: a UnicodeDecodeError, a ValueError
+    colon = text.find('":')
+    if colon > 0 and text[colon + 2:colon + 3] in (" ", "\n"):
+        text = msgspec.json.format(text, indent=-1)
+    return text
 
 
 def _wrong_app(claimed: object, app_id: str) -> Forbidden:

@@ -180,7 +180,7 @@ class Publisher:
         if js is None or not self.ready:
             raise self._unavailable("nats_unavailable", "NATS is not connected")
         started = time.perf_counter()
-        self.metrics.publishing.inc()
+        self.metrics.publishing += 1
         try:
             async with asyncio.timeout(self.timeout_s), self._slots:
                 ack = await js.publish(subject, payload, timeout=self.timeout_s, stream=stream,
@@ -200,8 +200,9 @@ class Publisher:
             raise self._unavailable("nats_unavailable",
                                     f"publish failed: {type(err).__name__}") from None
         finally:
-            self.metrics.publishing.dec()
-            self.metrics.publish_seconds.labels(stream).observe(time.perf_counter() - started)
+            self.metrics.publishing -= 1
+            self.metrics.observe(self.metrics.publish_seconds, (stream,),
+                                 time.perf_counter() - started)
         return bool(ack.duplicate)
 
     def _unavailable(self, code: str, message: str, **facts: Any) -> Unavailable:

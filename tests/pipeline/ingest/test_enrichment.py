@@ -44,19 +44,19 @@ def test_validate_marks_in_batch_repeats_duplicate_and_keeps_order() -> None:
     a = {"type": "track", "event": "x", "userId": "u", "messageId": "a"}
     b = {"type": "identify", "userId": "u", "messageId": "b"}
     out = validate(raws(a, b, a, {"type": "track"}), "shop", RECEIVED, None, 32 * 1024)
-    assert [r[2] for r in out.results] == ["accepted", "accepted", "duplicate", "invalid"]
+    assert [r["status"] for r in out.results] == ["accepted", "accepted", "duplicate", "invalid"]
     assert [row["event_id"] for row in out.rows] == ["a", "b"]
     assert out.duplicates == 1 and [q.index for q in out.quarantined] == [3]
     out.mark_all_duplicate()
-    assert [r[2] for r in out.results] == ["duplicate", "duplicate", "duplicate", "invalid"]
+    assert [r["status"] for r in out.results] == ["duplicate", "duplicate", "duplicate", "invalid"]
 
 
 def test_event_size_is_its_span_in_the_body() -> None:
     event = {"type": "track", "event": "x", "userId": "u", "properties": {"p": "x" * 100}}
     size = len(orjson.dumps(event))
-    assert validate(raws(event), "shop", RECEIVED, None, size).results[0][2] == "accepted"
+    assert validate(raws(event), "shop", RECEIVED, None, size).results[0]["status"] == "accepted"
     too_big = validate(raws(event), "shop", RECEIVED, None, size - 1)
-    assert too_big.results[0][3] == "event_too_large"
+    assert too_big.results[0]["code"] == "event_too_large"
 
 
 def test_per_event_sent_at_and_forced_type() -> None:
