@@ -1,6 +1,6 @@
 """The load generator for ``bench/ingest.py --client wrk``: Debian's ``wrk`` (C, epoll) with a
-Lua script that builds each batch from the same templates, with unique messageIds, rotating
-the write keys. It costs a fraction of the CPU a Python client does, so the edge gets the
+Lua script that draws batches from the same templates, with unique messageIds, rotating the
+write keys. It costs a fraction of the CPU a Python client does, so the edge gets the
 machine's cores. Latency percentiles are wrk's own (closed loop, per connection).
 """
 
@@ -20,27 +20,43 @@ local templates = {%(templates)s}
 local keys = {%(keys)s}
 local batch = %(batch)d
 local counter = 0
-local prefix = "w"
+local skeletons = {}
 
+-- A batch is drawn from the templates once per skeleton, at start; a request takes one and
+-- puts its own counter into every messageId (prefix-counter-i): ids stay unique per event,
+-- and building a body is one table.concat instead of 5 string joins per event.
 function init(args)
   math.randomseed(os.time())
-  prefix = (args[1] or "run") .. "-" .. tostring(math.random(1, 1000000000))
+  local prefix = (args[1] or "run") .. "-" .. tostring(math.random(1, 1000000000)) .. "-"
+  for s = 1, %(skeletons)d do
+    local parts, before = {}, '{"batch":['
+    for i = 1, batch do
+      local t = templates[math.random(#templates)]
+      parts[#parts + 1] = before .. t[1] .. prefix
+      parts[#parts + 1] = ""  -- the counter goes here
+      before = "-" .. i .. t[2] .. ","
+    end
+    parts[#parts + 1] = before:sub(1, -2) .. '],"sentAt":"'
+    parts[#parts + 1] = ""  -- the time goes here
+    parts[#parts + 1] = '"}'
+    skeletons[s] = parts
+  end
 end
 
 function request()
   counter = counter + 1
-  local parts = {}
-  for i = 1, batch do
-    local t = templates[math.random(#templates)]
-    parts[i] = t[1] .. prefix .. "-" .. counter .. "-" .. i .. t[2]
+  local parts = skeletons[(counter %% #skeletons) + 1]
+  local id = tostring(counter)
+  for i = 2, 2 * batch, 2 do
+    parts[i] = id
   end
-  local body = '{"batch":[' .. table.concat(parts, ",") .. '],"sentAt":"' ..
-               os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ") .. '"}'
+  parts[#parts - 1] = os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ")
   local headers = {["Content-Type"] = "application/json",
                    ["Authorization"] = keys[(counter %% #keys) + 1]}
-  return wrk.format("POST", "/v1/batch", headers, body)
+  return wrk.format("POST", "/v1/batch", headers, table.concat(parts))
 end
 """
+SKELETONS = 64  # batches drawn from the templates; each request reuses one with fresh ids
 
 
 def available() -> str | None:
@@ -56,7 +72,8 @@ def write_script(path: Path, templates: list[tuple[bytes, bytes]], auths: list[s
 
     rows = ",\n".join("{" + lua(h.decode()) + "," + lua(t.decode()) + "}" for h, t in templates)
     keys = ",".join(lua(a) for a in auths)
-    path.write_text(SCRIPT % {"templates": rows, "keys": keys, "batch": batch})
+    path.write_text(SCRIPT % {"templates": rows, "keys": keys, "batch": batch,
+                              "skeletons": SKELETONS})
     return path
 
 

@@ -367,6 +367,9 @@ def main() -> None:
           f"   (load average {os.getloadavg()[0]:.1f} on this machine)")
     print(f"  in ingest   {server_side['request_ms']:.1f} ms per request on average, of which "
           f"{server_side['publish_ms']:.1f} ms waiting for the PubAck")
+    print("  outcomes    " + ", ".join(f"{n:,} {status}" for status, n in
+                                       sorted(server_side["events"].items()))
+          + "   (the edge's own count, warmup included; another worker's last 0.5 s may lag)")
     print(f"baseline: nats-py js.publish of the same batches, {args.connections} in flight")
     print(f"  events/s    {baseline['events_per_s']:12,.0f}   "
           f"({baseline['messages_per_s']:,.0f} messages/s)")
@@ -377,7 +380,7 @@ def main() -> None:
                       "requests_per_s": round(result["requests"] / result["elapsed_s"]),
                       "cpu_percent": {k: round(v) for k, v in cpu.items()},
                       "baseline_events_per_s": round(baseline["events_per_s"]),
-                      "statuses": result["statuses"]}))
+                      "statuses": result["statuses"], "outcomes": server_side["events"]}))
 
 
 Figures = tuple[dict[str, Any], dict[str, float], dict[str, float]]
@@ -432,19 +435,27 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _server_times(url: str) -> dict[str, float]:
-    """Mean request and publish time seen by the edge itself (its Prometheus histograms)."""
+def _server_times(url: str) -> dict[str, Any]:
+    """Mean request and publish time seen by the edge itself (its Prometheus histograms), and
+    its count of events by outcome (warmup included): every one should be accepted."""
     with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
         text = resp.read().decode()
     sums: dict[str, float] = {}
+    outcomes: dict[str, int] = {}
     for line in text.splitlines():
         for key, prefix in (("request", 'causality_ingest_request_seconds_{}{{route="/v1/batch"}}'),
                             ("publish", 'causality_ingest_publish_seconds_{}{{stream="EVENTS"}}')):
             for part in ("sum", "count"):
                 if line.startswith(prefix.format(part)):
                     sums[f"{key}_{part}"] = float(line.rsplit(" ", 1)[1])
-    return {f"{k}_ms": sums.get(f"{k}_sum", 0) / max(sums.get(f"{k}_count", 0), 1) * 1000
-            for k in ("request", "publish")}
+        if line.startswith("causality_ingest_events_total{"):
+            status = line.split('status="', 1)[1].split('"', 1)[0]
+            outcomes[status] = outcomes.get(status, 0) + int(float(line.rsplit(" ", 1)[1]))
+    out: dict[str, Any] = {
+        f"{k}_ms": sums.get(f"{k}_sum", 0) / max(sums.get(f"{k}_count", 0), 1) * 1000
+        for k in ("request", "publish")}
+    out["events"] = outcomes
+    return out
 
 
 def _await_ready(url: str, timeout_s: float = 30.0) -> None:

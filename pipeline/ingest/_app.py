@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import orjson
 from aiohttp import web
 
@@ -33,11 +32,11 @@ from pipeline.ingest._errors import (
 )
 from pipeline.ingest._events import (
     INVALID,
-    FastEvent,
+    Events,
+    Fields,
     Outcome,
-    decode_envelope,
+    decode_batch,
     decode_single,
-    decode_typed,
     parse_sent_at,
     validate,
 )
@@ -87,11 +86,8 @@ class Request:
     kind: str | None  # None for /v1/batch, else the single call's type
     received_at_us: int
     key: ApiKey | None = None
-    events: list[msgspec.Raw] = field(default_factory=list)
-    sent_at: str | None = None
-    body_key: str | None = None
-    claimed_app: str | None = None
-    typed: list[FastEvent] | None = None
+    events: Events = field(default_factory=lambda: Events(b""))
+    fields: Fields = field(default_factory=Fields)
     outcome: Outcome = field(default_factory=Outcome)
 
 
@@ -167,25 +163,17 @@ async def authenticate_header(state: IngestState, req: Request) -> None:
 async def read(state: IngestState, req: Request) -> None:
     cfg = state.settings
     body = await read_body(req.http, cfg.max_batch_bytes, cfg.body_timeout_s)
-    if req.kind is None:
-        envelope = decode_envelope(body)
-        req.events, req.sent_at = envelope.batch, envelope.sent_at
-        req.body_key, req.claimed_app = envelope.write_key, envelope.app_id
-        req.typed = decode_typed(body)
-    else:
-        single = decode_single(body)
-        req.events, req.sent_at = [msgspec.Raw(body)], single.sent_at
-        req.body_key, req.claimed_app = single.write_key, single.app_id
+    req.events, req.fields = decode_batch(body) if req.kind is None else decode_single(body)
 
 
 async def authenticate_body(state: IngestState, req: Request) -> None:
     if req.key is None:
-        req.key = await state.keys.verify(req.body_key)
+        req.key = await state.keys.verify(req.fields.write_key)
 
 
 async def check_app(state: IngestState, req: Request) -> None:
     assert req.key is not None
-    claimed = req.http.headers.get(APP_HEADER) or req.claimed_app
+    claimed = req.http.headers.get(APP_HEADER) or req.fields.app_id
     if claimed is not None and claimed != req.key.app_id:
         raise Forbidden(f"the write key belongs to app {req.key.app_id!r}, not {claimed!r}",
                         code="wrong_app", hint="use the write key of the app the events are for")
@@ -198,9 +186,10 @@ async def rate_limit(state: IngestState, req: Request) -> None:
 
 async def validate_events(state: IngestState, req: Request) -> None:
     assert req.key is not None
-    sent_at_us = parse_sent_at(req.sent_at) if req.sent_at is not None else None
+    sent_at = req.fields.sent_at
+    sent_at_us = parse_sent_at(sent_at) if sent_at is not None else None
     req.outcome = validate(req.events, req.key.app_id, req.received_at_us, sent_at_us,
-                           state.settings.max_event_bytes, req.kind, req.typed)
+                           state.settings.max_event_bytes, req.kind)
     rejected = req.outcome.quarantined
     if req.kind is not None and rejected and rejected[0].code == "event_too_large":
         raise TooLarge(rejected[0].message, code="event_too_large", hint=rejected[0].hint,
@@ -218,7 +207,8 @@ async def publish(state: IngestState, req: Request) -> None:
     if outcome.quarantined:
         publishing.append(state.publisher.publish_quarantine(app_id, req.received_at_us,
                                                              outcome.quarantined))
-    acks = await asyncio.gather(*publishing)
+    # One publish is the usual case: awaited as it is (gather would make a task of it).
+    acks = [await publishing[0]] if len(publishing) == 1 else await asyncio.gather(*publishing)
     if outcome.rows and acks[0]:
         outcome.mark_all_duplicate()
 

@@ -1,8 +1,9 @@
 """Request body → envelope → one row per valid event (validation, enrichment, in-batch dedup).
 
-The envelope is decoded with msgspec, leaving each event as the exact bytes it had in the body
-(its size is that span), so one event that is not JSON, too large or invalid is rejected alone,
-with the reason, and kept raw for the quarantine stream.
+The envelope can be decoded with msgspec leaving each event as the exact bytes it had in the
+body (its size is that span), so one event that is not JSON, too large or invalid is rejected
+alone, with the reason, and kept raw for the quarantine stream. Those spans are only decoded
+when needed (:class:`Events`): a batch usually decodes at once into the fast path's structs.
 
 The semantics are those of :func:`warehouse.segment.segment_to_row`. Turning every nested
 ``properties``/``context`` object into Python dicts only to dump it again is most of the cost per
@@ -51,8 +52,8 @@ class Envelope(msgspec.Struct, frozen=True):
     app_id: str | None = None
 
 
-class SingleEnvelope(msgspec.Struct, frozen=True):
-    """``POST /v1/<type>``: the body is the event; these are its envelope-like fields."""
+class Fields(msgspec.Struct, frozen=True):
+    """The envelope's own fields; ``POST /v1/<type>`` reads them from the event itself."""
 
     sent_at: str | None = msgspec.field(default=None, name="sentAt")
     write_key: str | None = msgspec.field(default=None, name="writeKey")
@@ -85,13 +86,54 @@ class FastEvent(msgspec.Struct, frozen=True, gc=False):
 
 
 class _TypedEnvelope(msgspec.Struct, frozen=True, gc=False):
+    """:class:`Envelope` with each event as the fast path reads it: any body this decodes,
+    :class:`Envelope` decodes too."""
+
     batch: list[FastEvent]
+    sent_at: str | None = msgspec.field(default=None, name="sentAt")
+    write_key: str | None = msgspec.field(default=None, name="writeKey")
+    app_id: str | None = None
 
 
 _ENVELOPE = msgspec.json.Decoder(Envelope)
 _TYPED = msgspec.json.Decoder(_TypedEnvelope)
 _EVENT = msgspec.json.Decoder(FastEvent)
-_SINGLE = msgspec.json.Decoder(SingleEnvelope)
+_FIELDS = msgspec.json.Decoder(Fields)
+
+
+@dataclass
+class Events:
+    """The events of one request.
+
+    ``typed`` holds every event as the fast path reads it when the whole batch decodes so, in
+    one pass (the usual case: half the cost of decoding them one by one). The exact bytes of
+    each event in the body (:attr:`raw`) are decoded only when something needs them: a size
+    check, the full path, a rejection.
+    """
+
+    body: bytes
+    typed: list[FastEvent] | None = None
+    _raw: list[msgspec.Raw] | None = None
+
+    def __len__(self) -> int:
+        return len(self.typed) if self.typed is not None else len(self.raw)
+
+    @property
+    def raw(self) -> list[msgspec.Raw]:
+        if self._raw is None:
+            self._raw = decode_envelope(self.body).batch
+        return self._raw
+
+
+def decode_batch(body: bytes) -> tuple[Events, Fields]:
+    """A ``/v1/batch`` body → its events and the envelope's fields; raises :class:`BadRequest`."""
+    try:
+        typed = _TYPED.decode(body)
+    except msgspec.DecodeError:  # an event the fast path cannot read, or a bad body
+        envelope = decode_envelope(body)  # says what is wrong with a bad body
+        return (Events(body, None, envelope.batch),
+                Fields(envelope.sent_at, envelope.write_key, envelope.app_id))
+    return Events(body, typed.batch), Fields(typed.sent_at, typed.write_key, typed.app_id)
 
 
 def decode_envelope(body: bytes) -> Envelope:
@@ -105,24 +147,17 @@ def decode_envelope(body: bytes) -> Envelope:
                          hint="send UTF-8 JSON, gzip-compressed or not") from None
 
 
-def decode_typed(body: bytes) -> list[FastEvent] | None:
-    """Every event of a batch as the fast path reads it, in one pass, when all of them fit
-    (the usual case: half the cost of decoding them one by one); else ``None``."""
+def decode_single(body: bytes) -> tuple[Events, Fields]:
+    """A ``/v1/<type>`` body: one event, whose envelope-like fields it carries itself."""
     try:
-        return _TYPED.decode(body).batch
-    except msgspec.DecodeError:
-        return None
-
-
-def decode_single(body: bytes) -> SingleEnvelope:
-    try:
-        return _SINGLE.decode(body)
+        fields = _FIELDS.decode(body)
     except msgspec.ValidationError as err:
         raise BadRequest(f"the body is not an event: {err}", code="bad_batch",
                          hint="send one event as a JSON object") from None
     except msgspec.DecodeError as err:
         raise BadRequest(f"the body is not valid JSON: {err}", code="malformed_json",
                          hint="send UTF-8 JSON, gzip-compressed or not") from None
+    return Events(body, None, [msgspec.Raw(body)]), fields
 
 
 def parse_sent_at(value: str | None) -> int | None:
@@ -151,29 +186,30 @@ class Outcome:
                 self.duplicates += 1
 
 
-def validate(events: list[msgspec.Raw], app_id: str, received_at_us: int,
-             sent_at_us: int | None, max_event_bytes: int,
-             forced_type: str | None = None, typed_events: list[FastEvent] | None = None
-             ) -> Outcome:
+def validate(events: Events, app_id: str, received_at_us: int, sent_at_us: int | None,
+             max_event_bytes: int, forced_type: str | None = None) -> Outcome:
     """Every event → a row or a quarantined rejection; later repeats of an id → duplicate.
 
-    ``typed_events`` (from :func:`decode_typed` on the same body) saves decoding each event.
     Raises :class:`Forbidden` when an event names another app in ``app_id``.
     """
     out = Outcome()
     results, seen = out.results, set[str]()
-    for index, raw in enumerate(events):  # the hot loop: kept flat on purpose
+    typed_events = events.typed
+    # No event is larger than the body: then only the typed events are needed.
+    check_size = typed_events is None or len(events.body) > max_event_bytes
+    for index in range(len(events)):  # the hot loop: kept flat on purpose
         event: Any = None
         try:
-            if len(raw) > max_event_bytes:
-                raise InvalidEvent(f"the event is {len(raw)} bytes, over {max_event_bytes}",
+            if check_size and len(events.raw[index]) > max_event_bytes:
+                size = len(events.raw[index])
+                raise InvalidEvent(f"the event is {size} bytes, over {max_event_bytes}",
                                    code="event_too_large",
                                    hint="keep properties and context small; send blobs elsewhere")
             if typed_events is not None:
                 typed = typed_events[index]
             else:
                 try:
-                    typed = _EVENT.decode(raw)
+                    typed = _EVENT.decode(events.raw[index])
                 except msgspec.DecodeError:
                     typed = None
             if typed is not None:
@@ -184,7 +220,7 @@ def validate(events: list[msgspec.Raw], app_id: str, received_at_us: int,
                     _keep(out, seen, typed.message_id, fast)
                     continue
             try:
-                event = orjson.loads(bytes(raw))
+                event = orjson.loads(bytes(events.raw[index]))
             except orjson.JSONDecodeError as err:
                 raise InvalidEvent(f"the event is not valid JSON: {err}", code="malformed_json",
                                    hint="send UTF-8 JSON; numbers must fit a double") from None
@@ -199,6 +235,7 @@ def validate(events: list[msgspec.Raw], app_id: str, received_at_us: int,
                     sent = parse_time(event["sentAt"], "sentAt")
             row: Any = segment_to_row(event, app_id, received_at_us, sent)
         except InvalidEvent as err:
+            raw = events.raw[index]
             results.append({"messageId": _message_id(event, raw), "event_id": None,
                             "status": INVALID, "code": err.code, "reason": err.message})
             out.quarantined.append(QuarantinedEvent(index=index, code=err.code,

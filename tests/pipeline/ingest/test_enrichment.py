@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import orjson
 import pytest
 
 from pipeline.ingest._errors import Forbidden
-from pipeline.ingest._events import decode_envelope, validate
+from pipeline.ingest._events import Events, decode_envelope, validate
 from warehouse.errors import InvalidEvent
 from warehouse.segment import parse_time, segment_to_row, to_micros
 
 RECEIVED = 1_795_770_000_000_000
 
 
-def raws(*events: object) -> list[msgspec.Raw]:
-    return decode_envelope(orjson.dumps({"batch": list(events)})).batch
+def raws(*events: object) -> Events:
+    body = orjson.dumps({"batch": list(events)})
+    return Events(body, None, decode_envelope(body).batch)
 
 
 def test_to_micros_is_exact() -> None:

@@ -10,7 +10,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.ingest._events import decode_envelope, decode_typed, validate
+from pipeline.ingest._events import Events, decode_batch, decode_envelope, validate
 from warehouse.errors import InvalidEvent
 from warehouse.segment import parse_time, segment_to_row
 
@@ -56,6 +56,11 @@ events = st.one_of(st.fixed_dictionaries({}, optional=fields), plausible,
                        lambda t: {**t[0], t[1]: t[2]}))
 
 
+def one_by_one(body: bytes) -> Events:
+    """The events of a batch body without the typed pass: each is decoded on its own."""
+    return Events(body, None, decode_envelope(body).batch)
+
+
 def reference(event: Any, sent_at: int | None, forced: str | None) -> tuple[str, Any]:
     event = copy.deepcopy(event)
     try:
@@ -79,7 +84,7 @@ def test_fast_path_matches_segment_to_row(event: dict[str, Any], sent_at: int | 
                                           forced: str | None, python_style: bool) -> None:
     body = (json.dumps({"batch": [event]}).encode() if python_style
             else orjson.dumps({"batch": [event]}))
-    out = validate(decode_envelope(body).batch, "shop", RECEIVED, sent_at, 32 * 1024, forced)
+    out = validate(one_by_one(body), "shop", RECEIVED, sent_at, 32 * 1024, forced)
     status, expected = reference(event, sent_at, forced)
     (result,) = out.results
     assert result["status"] == status, (result, expected)
@@ -100,26 +105,42 @@ def test_fast_path_matches_segment_to_row(event: dict[str, Any], sent_at: int | 
        forced=st.sampled_from([None, "track"]))
 def test_decoding_the_batch_at_once_changes_nothing(batch: list[dict[str, Any]],
                                                     forced: str | None) -> None:
-    body = orjson.dumps({"batch": batch})
-    typed = decode_typed(body)
-    raw = decode_envelope(body).batch
-    one_by_one = validate(raw, "shop", RECEIVED, None, 32 * 1024, forced)
-    at_once = validate(raw, "shop", RECEIVED, None, 32 * 1024, forced, typed)
-    assert at_once.results == one_by_one.results
-    assert at_once.rows == one_by_one.rows
+    body = orjson.dumps({"batch": batch, "sentAt": "2026-11-27T08:00:00Z"})
+    events, fields = decode_batch(body)
+    each = validate(one_by_one(body), "shop", RECEIVED, None, 32 * 1024, forced)
+    at_once = validate(events, "shop", RECEIVED, None, 32 * 1024, forced)
+    assert at_once.results == each.results
+    assert at_once.rows == each.rows
+    assert fields.sent_at == "2026-11-27T08:00:00Z"
 
 
 def test_the_whole_batch_decodes_at_once_when_every_event_fits() -> None:
     good = {"type": "track", "event": "x", "userId": "u", "messageId": "m"}
-    assert decode_typed(orjson.dumps({"batch": [good, good]})) is not None
-    assert decode_typed(orjson.dumps({"batch": [good, {**good, "userId": 7}]})) is None
+    events, _ = decode_batch(orjson.dumps({"batch": [good, good]}))
+    assert events.typed is not None and events._raw is None  # the spans are not needed
+    events, _ = decode_batch(orjson.dumps({"batch": [good, {**good, "userId": 7}]}))
+    assert events.typed is None and len(events.raw) == 2
+
+
+def test_typed_events_still_reach_their_raw_bytes_when_needed() -> None:
+    good = {"type": "track", "event": "x", "userId": "u", "messageId": "m"}
+    other = {"type": "group", "groupId": "g", "userId": "u", "messageId": "n"}  # full path
+    big = {**good, "messageId": "b", "properties": {"p": "x" * 2000}}
+    body = orjson.dumps({"batch": [good, other, {"type": "track", "messageId": "i"}, big]})
+    events, _ = decode_batch(body)
+    assert events.typed is not None
+    out = validate(events, "shop", RECEIVED, None, 1024)  # the body is over the limit
+    assert [r["status"] for r in out.results] == ["accepted", "accepted", "invalid", "invalid"]
+    assert [q.code for q in out.quarantined] == ["missing_identity", "event_too_large"]
+    assert orjson.loads(bytes(out.quarantined[0].event)) == {"type": "track",
+                                                              "messageId": "i"}
 
 
 def test_python_style_separators_are_stored_compact() -> None:
     event = {"type": "track", "event": "x", "userId": "u", "messageId": "m",
              "properties": {"a": 1, "b": "KHTML, like Gecko"}, "context": {"ip": "1.2.3.4"}}
-    out = validate(decode_envelope(json.dumps({"batch": [event]}).encode()).batch, "shop",
-                   RECEIVED, None, 32 * 1024)
+    out = validate(one_by_one(json.dumps({"batch": [event]}).encode()), "shop", RECEIVED, None,
+                   32 * 1024)
     assert out.rows[0]["properties"] == '{"a":1,"b":"KHTML, like Gecko"}'
     assert out.rows[0]["context"] == '{"ip":"1.2.3.4"}'
 
