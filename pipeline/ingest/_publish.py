@@ -20,10 +20,11 @@ from typing import Any
 
 import nats
 import nats.errors
+import orjson
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
-from nats.js.errors import APIError, NoStreamResponseError
 
 from pipeline.bus import (
     QuarantineBatch,
@@ -44,6 +45,8 @@ log = logging.getLogger("causality.ingest.nats")
 RECONNECT_WAIT_S = 0.5
 CHECK_STREAMS_EVERY_S = 1.0
 HEADER_ROOM = 1024  # bytes left under max_payload for headers and protocol
+EXPECTED_STREAM = "Nats-Expected-Stream"  # JetStream refuses a message its stream would not get
+STATUS, NO_RESPONDERS = "Status", "503"  # the server's answer when no stream has the subject
 
 
 class Publisher:
@@ -63,6 +66,12 @@ class Publisher:
         self._last_error_log = 0.0
         self._wake = asyncio.Event()
         self._closing = False
+        # PubAcks come back to one inbox subscription of our own: a publish is a future in
+        # _acks under a sequence number (no per-publish timer or random token, as
+        # nc.request has; the publish's own deadline bounds the wait).
+        self._inbox = ""
+        self._acks: dict[str, asyncio.Future[Msg]] = {}
+        self._seq = 0
 
     @property
     def ready(self) -> bool:
@@ -95,6 +104,8 @@ class Publisher:
             error_cb=self._on_error, disconnected_cb=self._on_disconnect,
             reconnected_cb=self._on_reconnect)
         self.js = self.nc.jetstream(timeout=self.timeout_s)
+        self._inbox = self.nc.new_inbox()
+        await self.nc.subscribe(self._inbox + ".*", cb=self._on_ack)  # kept over reconnects
         log.info("connected to NATS", extra={"fields": {"url": self.url}})
         while True:  # confirm the streams now and after every reconnect
             if self.nc.is_connected and not self.streams_ok:
@@ -111,6 +122,11 @@ class Publisher:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), CHECK_STREAMS_EVERY_S)
+
+    async def _on_ack(self, msg: Msg) -> None:
+        future = self._acks.pop(msg.subject[len(self._inbox) + 1:], None)
+        if future is not None and not future.done():
+            future.set_result(msg)
 
     async def _on_error(self, err: Exception) -> None:
         self._log_error("NATS error", err)
@@ -176,34 +192,51 @@ class Publisher:
         return max(max_payload - HEADER_ROOM, 1024)
 
     async def _publish(self, subject: str, payload: bytes, msg_id: str, stream: str) -> bool:
-        js = self.js
-        if js is None or not self.ready:
+        nc = self.nc
+        if nc is None or not self.ready:
             raise self._unavailable("nats_unavailable", "NATS is not connected")
         started = time.perf_counter()
         self.metrics.publishing += 1
+        self._seq += 1
+        token = str(self._seq)
+        future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
+        self._acks[token] = future
         try:
             async with asyncio.timeout(self.timeout_s), self._slots:
-                ack = await js.publish(subject, payload, timeout=self.timeout_s, stream=stream,
-                                       headers={"Nats-Msg-Id": msg_id})
+                await nc.publish(subject, payload, reply=f"{self._inbox}.{token}",
+                                 headers={"Nats-Msg-Id": msg_id, EXPECTED_STREAM: stream})
+                reply = await future
         except TimeoutError:
             raise self._unavailable(
                 "publish_timeout", f"no PubAck from {stream} within {self.timeout_s:g} s") from None
-        except NoStreamResponseError:
-            self.streams_ok = False  # recreated by the connection task
-            self._wake.set()
-            raise self._unavailable("nats_unavailable", f"stream {stream} is missing") from None
-        except APIError as err:
-            code = "stream_full" if "maximum" in str(err.description) else "nats_unavailable"
-            raise self._unavailable(code, f"{stream} refused the batch: {err.description}") \
-                from None
         except (nats.errors.Error, OSError) as err:
             raise self._unavailable("nats_unavailable",
                                     f"publish failed: {type(err).__name__}") from None
         finally:
+            self._acks.pop(token, None)
             self.metrics.publishing -= 1
             self.metrics.observe(self.metrics.publish_seconds, (stream,),
                                  time.perf_counter() - started)
-        return bool(ack.duplicate)
+        return self._duplicate(reply, stream)
+
+    def _duplicate(self, reply: Msg, stream: str) -> bool:
+        """A PubAck → whether JetStream had the message already; its errors → 503."""
+        if reply.headers and reply.headers.get(STATUS) == NO_RESPONDERS:
+            self.streams_ok = False  # recreated by the connection task
+            self._wake.set()
+            raise self._unavailable("nats_unavailable", f"stream {stream} is missing")
+        try:
+            ack = orjson.loads(reply.data)
+        except orjson.JSONDecodeError:
+            raise self._unavailable("nats_unavailable",
+                                    f"{stream} answered something else than a PubAck") from None
+        error = ack.get("error") if isinstance(ack, dict) else "not a JSON object"
+        if error is not None:
+            description = str(error.get("description", error) if isinstance(error, dict)
+                              else error)
+            code = "stream_full" if "maximum" in description else "nats_unavailable"
+            raise self._unavailable(code, f"{stream} refused the batch: {description}")
+        return ack.get("duplicate") is True
 
     def _unavailable(self, code: str, message: str, **facts: Any) -> Unavailable:
         return Unavailable(message, code=code, retry_after=self.retry_after_s,

@@ -3,10 +3,13 @@ recovery without a restart of the edge."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 from collections.abc import Callable
+
+import nats
 
 from pipeline.natsd import NatsServer
 from tests.fixtures.nats import restart
@@ -78,3 +81,40 @@ def test_edge_started_before_nats_becomes_ready_when_it_arrives(
         assert ingest.post("/v1/batch", {"batch": [track(1)]}, key).status_code == 200
     finally:
         again.stop()
+
+
+async def _change_stream(url: str, stream: str, *, max_msgs: int | None = None,
+                         delete: bool = False) -> None:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        if delete:
+            await js.delete_stream(stream)
+        else:
+            config = (await js.stream_info(stream)).config
+            config.max_msgs = max_msgs
+            await js.update_stream(config)
+    finally:
+        await nc.close()
+
+
+def test_a_full_stream_refuses_with_503_stream_full(ingest: Ingest,
+                                                    nats_server: NatsServer) -> None:
+    key = ingest.key("shop")
+    assert ingest.post("/v1/batch", {"batch": [track(1)]}, key).status_code == 200
+    asyncio.run(_change_stream(nats_server.url, ingest.streams.events, max_msgs=1))
+    resp = ingest.post("/v1/batch", {"batch": [track(2)]}, key)
+    assert resp.status_code == 503 and error_shape(resp)["code"] == "stream_full"
+    assert "maximum" in error_shape(resp)["message"] and resp.headers["Retry-After"]
+    assert len(ingest.rows()) == 1
+
+
+def test_a_deleted_stream_is_503_then_recreated(ingest: Ingest, nats_server: NatsServer) -> None:
+    key, event = ingest.key("shop"), track(1)
+    asyncio.run(_change_stream(nats_server.url, ingest.streams.events, delete=True))
+    resp = ingest.post("/v1/batch", {"batch": [event]}, key)
+    assert resp.status_code == 503 and error_shape(resp)["code"] == "nats_unavailable"
+    assert "missing" in error_shape(resp)["message"]
+    ingest.wait_ready()  # the connection task creates the stream again
+    assert ingest.post("/v1/batch", {"batch": [event]}, key).status_code == 200
+    assert [row["event_id"] for row in ingest.rows()] == [event["messageId"]]
