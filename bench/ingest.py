@@ -1,7 +1,7 @@
 """Ingest edge throughput and latency, against raw nats-py publishing of the same batches.
 
     make bench-ingest   (installs Debian's wrk when root, then runs the line below)
-    .venv/bin/python bench/ingest.py [--workers 2] [--connections 32] [--duration 10] [--gzip]
+    .venv/bin/python bench/ingest.py [--workers 2] [--connections 16] [--duration 15] [--gzip]
                                      [--client wrk|aiohttp|raw]
 
 Starts its own nats-server (temp store) and `causality ingest` (a separate process; --workers
@@ -293,9 +293,10 @@ def _cpu(pids: list[int]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--workers", type=int, default=2, help="ingest processes (SO_REUSEPORT)")
-    ap.add_argument("--connections", type=int, default=32, help="concurrent HTTP connections")
+    ap.add_argument("--connections", type=int, default=16,
+                    help="concurrent HTTP connections (closed loop: latency grows with them)")
     ap.add_argument("--batch", type=int, default=50, help="events per request")
-    ap.add_argument("--duration", type=float, default=10.0, help="measured seconds")
+    ap.add_argument("--duration", type=float, default=15.0, help="measured seconds")
     ap.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     ap.add_argument("--gzip", action="store_true", help="gzip bodies (level 1) as SDKs do")
     ap.add_argument("--client", choices=["wrk", "aiohttp", "raw"],
