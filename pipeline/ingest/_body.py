@@ -39,6 +39,12 @@ async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> b
 
 
 async def _read_capped(request: web.Request, max_bytes: int, timeout_s: float) -> bytes:
+    content = request.content
+    if content.is_eof():  # the body arrived with the headers (the usual case): no waiting
+        data = content.read_nowait()
+        if len(data) > max_bytes:
+            raise _too_large(max_bytes, "as sent")
+        return data
     chunks: list[bytes] = []
     size = 0
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import socket
+import time
 import tracemalloc
 import zlib
 
@@ -156,3 +157,26 @@ def test_a_body_that_does_not_arrive_is_408(start_ingest) -> None:  # type: igno
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408")
     assert orjson.loads(body)["code"] == "body_timeout"
+
+
+def test_a_body_still_arriving_when_the_handler_starts_is_read_whole(ingest: Ingest) -> None:
+    key, event = ingest.key("shop"), track(1)
+    body = orjson.dumps({"batch": [event]})
+    host, port = ingest.url.removeprefix("http://").split(":")
+    auth = base64.b64encode(f"{key}:".encode()).decode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:10])
+        deadline = time.monotonic() + 10
+        # Requests in flight, this /metrics request included: 2 once ours waits in its handler.
+        while "causality_ingest_in_flight_requests 2.0" not in ingest.http.get(
+                ingest.url + "/metrics").text:
+            assert time.monotonic() < deadline, "the request never reached its handler"
+        sock.sendall(body[10:])
+        reply = b""
+        while not reply.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk, "the connection closed before the reply"
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert [row["event_id"] for row in ingest.rows()] == [event["messageId"]]
