@@ -26,7 +26,8 @@ def settings_of(ctx: click.Context) -> Settings:
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Port (default: ingest.port; 0 picks a free one).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Processes sharing the port through SO_REUSEPORT (default: ingest.workers).")
+              help="Processes sharing the port through SO_REUSEPORT (default: ingest.workers); "
+                   "/metrics on any of them sums all, another worker's counts up to 0.5 s old.")
 @click.pass_context
 def ingest(ctx: click.Context, host: str | None, port: int | None,
            workers: int | None) -> None:
