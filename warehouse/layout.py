@@ -19,6 +19,11 @@ _DT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PART = re.compile(r"^app_id=(?P<app_id>[^/]+)/dt=(?P<dt>[^/]+)/hour=(?P<hour>\d{2})$")
 
 
+def is_data_file(name: str) -> bool:
+    """A committed Parquet file of the warehouse (staged and hidden files start with . or _)."""
+    return name.endswith(".parquet") and not name.startswith((".", "_"))
+
+
 def validate_app_id(app_id: str) -> str:
     """App ids become directory names and SQL literals: keep them to a safe alphabet."""
     if not _APP_ID.match(app_id):

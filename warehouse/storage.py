@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from warehouse.errors import WarehouseError
-from warehouse.layout import CHANGES_MARKER, EVENTS_DIR, Partition
+from warehouse.layout import CHANGES_MARKER, EVENTS_DIR, Partition, is_data_file
 
 ZSTD_LEVEL = 1  # level 1 beat level 3 on this class of machine (DESIGN.md field notes)
 ROW_GROUP_ROWS = 128 * 1024
@@ -171,8 +171,7 @@ class Storage:
                                hint="check the warehouse location and credentials") from None
         prefix = len(self.root) + 1
         out = [FileInfo(i.path[prefix:], i.size or 0, i.mtime_ns or 0) for i in infos
-               if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
-               and not i.base_name.startswith((".", "_"))]
+               if i.type == pafs.FileType.File and is_data_file(i.base_name)]
         return sorted(out, key=lambda f: f.path)
 
     def read(self, files: list[FileInfo]) -> pa.Table:

@@ -43,21 +43,18 @@ MAX_CATEGORY_CHARS = 100  # as segment_to_row checks it
 _NO_RAW = msgspec.Raw()
 
 
-class Envelope(msgspec.Struct, frozen=True):
-    """``POST /v1/batch``: the events stay raw until each is validated on its own."""
-
-    batch: list[msgspec.Raw]
-    sent_at: str | None = msgspec.field(default=None, name="sentAt")
-    write_key: str | None = msgspec.field(default=None, name="writeKey")
-    app_id: str | None = None
-
-
 class Fields(msgspec.Struct, frozen=True):
     """The envelope's own fields; ``POST /v1/<type>`` reads them from the event itself."""
 
     sent_at: str | None = msgspec.field(default=None, name="sentAt")
     write_key: str | None = msgspec.field(default=None, name="writeKey")
     app_id: str | None = None
+
+
+class Envelope(Fields, frozen=True, kw_only=True):
+    """``POST /v1/batch``: the events stay raw until each is validated on its own."""
+
+    batch: list[msgspec.Raw]
 
 
 _Id = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
@@ -85,14 +82,11 @@ class FastEvent(msgspec.Struct, frozen=True, gc=False):
     context: msgspec.Raw = _NO_RAW
 
 
-class _TypedEnvelope(msgspec.Struct, frozen=True, gc=False):
+class _TypedEnvelope(Fields, frozen=True, kw_only=True, gc=False):
     """:class:`Envelope` with each event as the fast path reads it: any body this decodes,
     :class:`Envelope` decodes too."""
 
     batch: list[FastEvent]
-    sent_at: str | None = msgspec.field(default=None, name="sentAt")
-    write_key: str | None = msgspec.field(default=None, name="writeKey")
-    app_id: str | None = None
 
 
 _ENVELOPE = msgspec.json.Decoder(Envelope)
@@ -131,9 +125,8 @@ def decode_batch(body: bytes) -> tuple[Events, Fields]:
         typed = _TYPED.decode(body)
     except msgspec.DecodeError:  # an event the fast path cannot read, or a bad body
         envelope = decode_envelope(body)  # says what is wrong with a bad body
-        return (Events(body, None, envelope.batch),
-                Fields(envelope.sent_at, envelope.write_key, envelope.app_id))
-    return Events(body, typed.batch), Fields(typed.sent_at, typed.write_key, typed.app_id)
+        return Events(body, None, envelope.batch), envelope
+    return Events(body, typed.batch), typed
 
 
 def decode_envelope(body: bytes) -> Envelope:
@@ -200,8 +193,7 @@ def validate(events: Events, app_id: str, received_at_us: int, sent_at_us: int |
     for index in range(len(events)):  # the hot loop: kept flat on purpose
         event: Any = None
         try:
-            if check_size and len(events.raw[index]) > max_event_bytes:
-                size = len(events.raw[index])
+            if check_size and (size := len(events.raw[index])) > max_event_bytes:
                 raise InvalidEvent(f"the event is {size} bytes, over {max_event_bytes}",
                                    code="event_too_large",
                                    hint="keep properties and context small; send blobs elsewhere")

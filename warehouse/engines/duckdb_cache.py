@@ -34,7 +34,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.layout import CHANGES_MARKER, EVENTS_DIR
+from warehouse.layout import CHANGES_MARKER, EVENTS_DIR, is_data_file
 from warehouse.storage import Storage
 
 CACHE_CATALOG = "daycache"
@@ -101,6 +101,13 @@ def _hours(day_path: str) -> list[os.DirEntry[str]]:
         return []
 
 
+def _data_files(hour_path: str) -> list[os.DirEntry[str]]:
+    try:
+        return [f for f in os.scandir(hour_path) if is_data_file(f.name)]
+    except FileNotFoundError:
+        return []
+
+
 def _mtime(entry: os.DirEntry[str]) -> int:
     try:
         return entry.stat().st_mtime_ns
@@ -120,19 +127,14 @@ def inventory(events: Path, only: set[str] | None = None) -> dict[str, DayFiles]
         day = out.setdefault(dt, DayFiles())
         for hour in _hours(path):
             day.marks.append((app, hour.name, _mtime(hour), 0))  # before listing: conservative
-            try:
-                entries = list(os.scandir(hour.path))
-            except FileNotFoundError:
-                continue
-            for f in entries:
-                if f.name.endswith(".parquet") and not f.name.startswith((".", "_")):
-                    try:
-                        st = f.stat()
-                    except FileNotFoundError:
-                        continue
-                    day.bytes += st.st_size
-                    day.files.append(f.path)
-                    day.marks.append((app, f"{hour.name}/{f.name}", st.st_mtime_ns, st.st_size))
+            for f in _data_files(hour.path):
+                try:
+                    st = f.stat()
+                except FileNotFoundError:
+                    continue
+                day.bytes += st.st_size
+                day.files.append(f.path)
+                day.marks.append((app, f"{hour.name}/{f.name}", st.st_mtime_ns, st.st_size))
     return out
 
 
@@ -149,12 +151,7 @@ def files_outside(events: Path, days: frozenset[str]) -> list[str]:
         if dt in days:
             continue
         for hour in _hours(path):
-            try:
-                entries = list(os.scandir(hour.path))
-            except FileNotFoundError:
-                continue
-            out.extend(f.path for f in entries
-                       if f.name.endswith(".parquet") and not f.name.startswith((".", "_")))
+            out.extend(f.path for f in _data_files(hour.path))
     return sorted(out)
 
 
@@ -231,6 +228,10 @@ class DayCache:
             self._marker_seen = marker
         if fresh:
             self._wake.set()
+
+    def files_outside(self, days: frozenset[str]) -> list[str]:
+        """The data files of every day not in ``days`` (those a pinned query reads)."""
+        return files_outside(self._events, days)
 
     def _marker_ns(self) -> int:
         try:

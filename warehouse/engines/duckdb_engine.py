@@ -43,7 +43,6 @@ from warehouse.engines.duckdb_cache import (
     HIVE_TYPES,
     CacheStatus,
     DayCache,
-    files_outside,
 )
 from warehouse.schema import EVENTS_SCHEMA, PARTITION_SCHEMA, TRINO_TYPES
 from warehouse.storage import Storage
@@ -181,7 +180,7 @@ class DuckDBEngine:
         table = f"SELECT * FROM {CACHE_TABLE}"
         if stale:
             table += " WHERE dt NOT IN (" + ", ".join(f"'{d}'" for d in sorted(stale)) + ")"
-        files = files_outside(Path(self.warehouse).resolve() / "events", cached)
+        files = self._cache.files_outside(cached)
         if not files:
             return table
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
