@@ -15,11 +15,15 @@ Rules, and the codes they raise:
 3. ``read_only`` - the root is a SELECT or set operation (WITH allowed); no node anywhere
    writes, changes session state or is a command (``WITH x AS (DELETE ...)``, ``SELECT INTO``,
    ``FOR UPDATE``, CALL, SET, USE, COPY, PRAGMA, EXPLAIN, ...) -> ``not_read_only``.
-4. ``known_tables`` - only bare catalog names (``events``; identifiers are case-insensitive,
-   as in Trino, so ``"EVENTS"`` is ``events``), CTEs, subqueries, UNNEST, VALUES.
+4. ``known_tables`` - every table reference is resolved in its own scope: a CTE visible at
+   that point (earlier WITH queries of the same clause, enclosing queries' WITH; itself only
+   under RECURSIVE) or a bare catalog name (``events``; identifiers are case-insensitive, as
+   in Trino, so ``"EVENTS"`` is ``events``); subqueries, UNNEST and VALUES are fine.
    Qualified names (``system.runtime.queries``, ``lake.analytics.events``), system tables and
    file paths -> ``forbidden_table``; table functions -> ``forbidden_function``; other names ->
-   ``unknown_table`` with the closest name as hint; a CTE named like a table -> ``shadowed_table``.
+   ``unknown_table`` with the closest name as hint; one name twice in a WITH ->
+   ``duplicate_cte``. A CTE named like a catalog table hides it where visible and is renamed
+   in the SQL that runs (change ``cte_renamed``).
 5. ``known_columns`` - each column resolves -> ``unknown_column`` ("did you mean user_id?"),
    ``ambiguous_column``, ``invalid_reference``; engine-hidden ``"$path"`` -> ``forbidden_column``.
 6. ``functions`` - per-engine deny list plus policy extras -> ``forbidden_function``.

@@ -74,6 +74,12 @@ def restrict_dates(sql: str, start: date | None, end: date | None,
         tree = sqlglot.parse_one(sql, read="trino")
     except (sqlglot.errors.SqlglotError, RecursionError):  # e.g. an unterminated string
         return sql
+    if any(cte.alias_or_name.lower() == table for cte in tree.find_all(exp.CTE)):
+        # Which references such a WITH query hides is the guardrails' scope question; a
+        # date range silently applied to the wrong relation would be worse than none.
+        raise FilterError(f"the query names a WITH query {table}, so the date range cannot "
+                          "be applied", code="filter_unsupported",
+                          hint=f"rename the WITH query, e.g. {table}_1")
     dt = exp.column("dt")
     conditions: list[exp.Expr] = []
     if start is not None:

@@ -1,16 +1,24 @@
-"""Every relation is a catalog table, a CTE, a subquery, UNNEST or VALUES.
+"""Every relation is a catalog table, a CTE visible where it is named, a subquery, UNNEST or VALUES.
+
+Each table reference is resolved in its own scope, as the engines do: walking down the
+tree, a `WITH` makes its queries visible to the query it belongs to (and to the WITH queries
+after each one; with `RECURSIVE`, also to itself). A name is a CTE only where such a
+definition is visible; everywhere else it must be a catalog table, or it is refused, so
+no CTE defined in one subquery can vouch for a name read in another. Names compare
+case-insensitively, as in Trino and DuckDB.
 
 Names are written bare (`events`): any catalog or schema qualifier is refused, so
 `system.runtime.queries`, `information_schema.columns` or `hive.default.t` never reach
 an engine. Table functions and file paths (`read_parquet(...)`, `FROM 'x.parquet'`) are
-refused too. A CTE may not reuse a catalog table's name: engines scope such names
-differently, and the tenant filter must know which references are real tables.
+refused too. A CTE may reuse a catalog table's name (it then hides the table where it is
+visible); such a CTE is renamed in the query that runs, so no engine can read one name
+two ways and the tenant filter wraps exactly the references that are the table.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sqlglot import exp
 
@@ -22,43 +30,87 @@ from guardrails._hints import function_name, suggest
 _SYSTEM_NAME = re.compile(r"^(duckdb_|pg_|sqlite_|pragma_|information_schema|system)|[$./\\:]")
 _SOURCES = (exp.Table, exp.Subquery, exp.Unnest, exp.Values, exp.Lateral)
 _LATERAL_BODIES = (exp.Subquery, exp.Unnest)
+_RENAMED_SUFFIX = "__cte"
+
+Visible = Mapping[str, exp.CTE]
+Push = Callable[[tuple[exp.Expr, Visible]], None]
+# CTEs named like a catalog table, by id (sqlglot nodes hash by structure): (CTE, references).
+Shadowing = dict[int, tuple[exp.CTE, list[exp.Table]]]
 
 
 def known_tables(ctx: Context) -> None:
     """Fill `ctx.table_refs` and `ctx.tables`, or reject an unknown or forbidden relation."""
     catalog = ctx.catalog.tables
-    ctes = {node.alias_or_name.lower() for node in ctx.nodes if isinstance(node, exp.CTE)}
-    for name in sorted(ctes & catalog.keys()):
-        raise Rejected(
-            "shadowed_table",
-            f"a WITH query is named {name}, which hides the table {name}",
-            hint=f"rename the WITH query, e.g. {name}_1",
-            table=name,
-        )
-    for node in ctx.nodes:
-        if isinstance(node, (exp.From, exp.Join)):
+    shadowing: Shadowing = {}
+    stack: list[tuple[exp.Expr, Visible]] = [(ctx.query, {})]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, visible = pop()
+        if isinstance(node, exp.Table):
+            cte = _resolve(node, visible, catalog)
+            if cte is None:
+                ctx.table_refs.append(node)
+                ctx.tables.add(node.name.lower())
+            elif id(cte) in shadowing:
+                shadowing[id(cte)][1].append(node)
+        elif isinstance(node, (exp.From, exp.Join)):
             if not isinstance(node.this, _SOURCES):
                 raise _forbidden_source(node.this)
-        elif isinstance(node, exp.Lateral):
-            if not isinstance(node.this, _LATERAL_BODIES):
-                raise _forbidden_source(node.this)
-        elif isinstance(node, exp.Table):
-            if _is_cte_reference(node, ctes):
-                continue
-            ctx.table_refs.append(node)
-            ctx.tables.add(_table_name(node, catalog))
+        elif isinstance(node, exp.Lateral) and not isinstance(node.this, _LATERAL_BODIES):
+            raise _forbidden_source(node.this)
+        with_ = node.args.get("with_")
+        if with_ is None:
+            for child in node.iter_expressions(reverse=True):
+                push((child, visible))
+            continue
+        inner = _enter(with_, visible, catalog, shadowing, push)
+        for child in node.iter_expressions(reverse=True):
+            if child is not with_:
+                push((child, inner))
+    if shadowing:
+        _rename(shadowing, catalog, ctx)
 
 
-def _is_cte_reference(table: exp.Table, ctes: set[str]) -> bool:
-    return (
-        isinstance(table.this, exp.Identifier)
-        and not table.args.get("db")
-        and not table.args.get("catalog")
-        and table.name.lower() in ctes
-    )
+def _enter(
+    with_: exp.With,
+    outer: Visible,
+    catalog: Mapping[str, Mapping[str, str]],
+    shadowing: Shadowing,
+    push: Push,
+) -> Visible:
+    """Schedule each WITH query's body with the names visible to it; return the names its
+    own query sees."""
+    recursive = bool(with_.args.get("recursive"))
+    visible = dict(outer)
+    defined: set[str] = set()
+    bodies: list[tuple[exp.Expr, Visible]] = []
+    for cte in with_.expressions:
+        name = cte.alias_or_name.lower()
+        if not name or name in defined:
+            raise Rejected(
+                "duplicate_cte",
+                f"the WITH clause defines {name or 'a query without a name'} twice"
+                if name
+                else "a WITH query has no name",
+                hint="give each WITH query its own name",
+                table=name or None,
+            )
+        defined.add(name)
+        if name in catalog:
+            shadowing[id(cte)] = (cte, [])
+        if recursive:
+            visible[name] = cte
+        bodies.append((cte, dict(visible)))
+        visible[name] = cte
+    for body in reversed(bodies):
+        push(body)
+    return visible
 
 
-def _table_name(table: exp.Table, catalog: Mapping[str, Mapping[str, str]]) -> str:
+def _resolve(
+    table: exp.Table, visible: Visible, catalog: Mapping[str, Mapping[str, str]]
+) -> exp.CTE | None:
+    """The CTE `table` names where it stands, or None when it is a catalog table."""
     if not isinstance(table.this, exp.Identifier):
         raise _forbidden_source(table.this)
     name = table.name.lower()
@@ -70,8 +122,11 @@ def _table_name(table: exp.Table, catalog: Mapping[str, Mapping[str, str]]) -> s
             hint=f"write {name}" if name in catalog else _allowed(catalog),
             table=written,
         )
+    cte = visible.get(name)
+    if cte is not None:
+        return cte
     if name in catalog:
-        return name
+        return None
     if _SYSTEM_NAME.search(name):
         raise Rejected(
             "forbidden_table",
@@ -82,9 +137,33 @@ def _table_name(table: exp.Table, catalog: Mapping[str, Mapping[str, str]]) -> s
     raise Rejected(
         "unknown_table",
         f"there is no table named {name}",
-        hint=suggest(name, catalog, "tables"),
+        hint=suggest(name, [*catalog, *visible], "tables"),
         table=name,
     )
+
+
+def _rename(
+    shadowing: Shadowing,
+    catalog: Mapping[str, Mapping[str, str]],
+    ctx: Context,
+) -> None:
+    """Give each CTE named like a catalog table a name of its own, keeping the written
+    name as the alias of every reference to it (so `events.x` still resolves)."""
+    taken = set(catalog) | {
+        node.alias_or_name.lower() for node in ctx.nodes if isinstance(node, exp.CTE)
+    }
+    for number, (cte, references) in enumerate(shadowing.values(), start=1):
+        written = cte.args["alias"].this
+        fresh = f"{written.name.lower()}{_RENAMED_SUFFIX}{number}"
+        while fresh in taken:
+            fresh += "_"
+        taken.add(fresh)
+        cte.args["alias"].set("this", exp.to_identifier(fresh))
+        for table in references:
+            if not table.args.get("alias"):
+                table.set("alias", exp.TableAlias(this=table.this.copy()))
+            table.set("this", exp.to_identifier(fresh))
+    ctx.changes.append("cte_renamed")
 
 
 def _allowed(catalog: Mapping[str, Mapping[str, str]]) -> str:

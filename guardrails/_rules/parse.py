@@ -23,6 +23,12 @@ _OPEN = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE})
 _CLOSE = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE})
 _TYPE_TOKENS = frozenset(TRINO.parser_class.TYPE_TOKENS)
 _HINT = "write a single Trino SELECT statement"
+# sqlglot forgives a comma before these (`SELECT a, FROM t`, `f(1,)`); Trino does not.
+_NOT_AFTER_COMMA = _CLOSE | {
+    TokenType.SEMICOLON, TokenType.FROM, TokenType.WHERE, TokenType.GROUP_BY,
+    TokenType.ORDER_BY, TokenType.HAVING, TokenType.LIMIT, TokenType.UNION,
+    TokenType.INTERSECT, TokenType.EXCEPT, TokenType.WINDOW, TokenType.FETCH, TokenType.OFFSET,
+}
 
 
 def parse(ctx: Context) -> None:
@@ -77,7 +83,11 @@ def _check_shape(tokens: list[Token], max_depth: int) -> None:
                     raise _too_complex(f"more than {MAX_SUBSCRIPT_CHAIN} chained subscripts")
         elif kind in _CLOSE and opened_after_type:
             type_depth -= opened_after_type.pop()
+        if previous is TokenType.COMMA and kind in _NOT_AFTER_COMMA:
+            raise _incomplete(f"a list ends with a comma before {token.text!r}", token)
         previous = kind
+    if previous is TokenType.COMMA:
+        raise _incomplete("the query ends with a comma", tokens[-1])
 
 
 def _nodes(ctx: Context, max_nodes: int, max_depth: int) -> list[exp.Expr]:
@@ -108,12 +118,45 @@ def _nodes(ctx: Context, max_nodes: int, max_depth: int) -> list[exp.Expr]:
             node._meta = None
         if node.comments is not None:
             node.comments = None
+        if type(node) in _INCOMPLETE:
+            _complete(node)
         depth += 1
         for child in node.iter_expressions(reverse=True):
             push((child, depth))
     if len(nodes) > max_nodes:
         raise _too_complex(f"the syntax tree has more than {max_nodes} nodes")
     return nodes
+
+
+def _complete(node: exp.Expr) -> None:
+    """Refuse the statements sqlglot completes by itself but Trino calls syntax errors."""
+    args = node.args
+    if isinstance(node, exp.Select):
+        if not args.get("expressions"):
+            raise _incomplete("SELECT names no columns or expressions")
+    elif isinstance(node, exp.Group):
+        if not any(args.get(key) for key in ("expressions", "grouping_sets", "cube", "rollup")):
+            raise _incomplete("GROUP BY names nothing to group by")
+    elif isinstance(node, exp.In):
+        if not (args.get("expressions") or args.get("query") or args.get("unnest")
+                or args.get("field")):
+            raise _incomplete("IN () lists no values")
+    elif (
+        "pivots" in args  # written with JOIN, not a comma
+        and not (args.get("on") or args.get("using") or args.get("method"))
+        and args.get("kind") != "CROSS"
+    ):
+        raise _incomplete("JOIN without ON or USING")
+
+
+_INCOMPLETE = frozenset({exp.Select, exp.Group, exp.In, exp.Join})
+
+
+def _incomplete(message: str, token: Token | None = None) -> Rejected:
+    line, col = (token.line, token.col) if token is not None else (None, None)
+    return Rejected(
+        "parse_error", f"incomplete statement: {message}", hint=_HINT, line=line, col=col
+    )
 
 
 def _too_complex(message: str) -> Rejected:

@@ -137,9 +137,21 @@ TENANT_TABLES = frozenset({"events", "users"})
 
 
 def assert_every_scan_is_filtered(sql: str, tenant: str) -> None:
-    """Each tenant-table reference sits alone in `SELECT * FROM t WHERE app_id = '<tenant>'`."""
-    for table in sqlglot.parse_one(sql, read="trino").find_all(exp.Table):
-        if table.name.lower() not in TENANT_TABLES:
+    """Every table reference is a CTE of the query or a catalog table, and each tenant-table
+    reference sits alone in `SELECT * FROM t WHERE app_id = '<tenant>'`.
+
+    The checked SQL names each CTE once (the guardrails rename any that hid a catalog
+    table), so a name that is a CTE is one everywhere it is read.
+    """
+    tree = sqlglot.parse_one(sql, read="trino")
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    assert not ctes & CATALOG.keys(), sql
+    for table in tree.find_all(exp.Table):
+        name = table.name.lower()
+        if name in ctes:
+            continue
+        assert name in CATALOG and not table.args.get("db"), sql
+        if name not in TENANT_TABLES:
             continue
         select = table.parent.parent if isinstance(table.parent, exp.From) else None
         assert isinstance(select, exp.Select), sql

@@ -96,7 +96,9 @@ def test_warn_mode_reports_advisory_problems_instead_of_raising() -> None:
         ("SELECT * FROM secrets", "unknown_table"),
         ("SELECT * FROM system.runtime.queries", "forbidden_table"),
         ("SELECT getenv('HOME')", "forbidden_function"),
-        ("WITH events AS (SELECT 1 AS x) SELECT * FROM events", "shadowed_table"),
+        ("SELECT * FROM duckdb_views, (WITH duckdb_views AS (SELECT 1 AS x) "
+         "SELECT x FROM duckdb_views) AS q", "forbidden_table"),
+        ("WITH a AS (SELECT 1 AS x), a AS (SELECT 2 AS x) SELECT * FROM a", "duplicate_cte"),
     ],
 )
 def test_warn_mode_never_relaxes_security_rules(sql: str, code: str) -> None:

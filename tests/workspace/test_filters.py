@@ -174,11 +174,13 @@ def test_every_reference_is_restricted_under_its_own_alias(sql: str, aliases: li
     assert sorted(restricted_tables(restrict_dates(sql, OCT[5], OCT[6]))) == sorted(aliases)
 
 
-def test_a_cte_named_like_the_table_is_still_refused_by_the_guardrails() -> None:
-    sql = "WITH events AS (SELECT 1 AS x) SELECT * FROM events"
-    with pytest.raises(Rejected) as caught:
-        check(restrict_dates(sql, OCT[5], OCT[6]), CATALOG, Policy())
-    assert caught.value.code == "shadowed_table"
+def test_a_cte_named_like_the_table_cannot_take_a_date_range() -> None:
+    sql = "SELECT count(*) FROM events WHERE user_id IN (WITH events AS (SELECT 'u' AS user_id) "\
+          "SELECT user_id FROM events)"
+    with pytest.raises(FilterError) as caught:
+        restrict_dates(sql, OCT[5], OCT[6])
+    assert caught.value.code == "filter_unsupported"
+    assert "events_1" in caught.value.hint
 
 
 @pytest.mark.parametrize("sql", ["SELECT count(*) FROM hive.default.events",
