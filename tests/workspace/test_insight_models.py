@@ -170,3 +170,14 @@ def test_insight_union_is_discriminated_on_kind() -> None:
         adapter.validate_python({"kind": "trend", "date_range": {"last_days": 7}, "sql": "x"})
     with pytest.raises(ValidationError):
         Funnel(steps=[FunnelStep(event="only")], date_range=RANGE)
+
+
+@pytest.mark.parametrize("field", ["properties.country\n", "context.device\n.type",
+                                   "properties.a\nb"])
+def test_a_key_with_a_newline_is_not_a_field(field: str) -> None:
+    from workspace.insights._fields import check_field, check_key
+
+    with pytest.raises(ValueError):
+        check_field(field)
+    with pytest.raises(ValueError):
+        check_key(next(key for key in field.split(".") if "\n" in key))

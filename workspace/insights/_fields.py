@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from workspace.insights._sql import and_, col, lit, sql, timestamp
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_]{1,64}")
 JSON_COLUMNS = ("properties", "context")
 MAX_JSON_DEPTH = 3
 #: Text columns an insight may filter or break down by (times have the date range).
@@ -45,7 +45,7 @@ def check_field(value: str) -> str:
     head, _, rest = value.partition(".")
     keys = rest.split(".") if rest else []
     if head in JSON_COLUMNS and 0 < len(keys) <= MAX_JSON_DEPTH and all(
-            KEY_PATTERN.match(k) for k in keys):
+            KEY_PATTERN.fullmatch(k) for k in keys):
         return value
     raise ValueError(
         f"{value!r} is not a field: use one of {', '.join(COLUMNS)}, or properties.<key> "
@@ -53,7 +53,7 @@ def check_field(value: str) -> str:
 
 
 def check_key(value: str) -> str:
-    if not KEY_PATTERN.match(value):
+    if not KEY_PATTERN.fullmatch(value):
         raise ValueError(f"{value!r} is not a property key (letters, digits, underscore, "
                          "1-64 characters)")
     return value
