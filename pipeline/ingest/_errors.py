@@ -77,7 +77,8 @@ class Unavailable(IngestError):
 
 #: Every error status the edge answers, with its codes: the OpenAPI document is built from it.
 ERROR_CODES: dict[int, tuple[str, ...]] = {
-    400: ("malformed_json", "bad_batch", "bad_gzip", "bad_timestamp", "invalid_event"),
+    400: ("malformed_json", "too_deep", "bad_batch", "bad_gzip", "bad_timestamp",
+          "invalid_event"),
     401: ("missing_key", "invalid_key"),
     403: ("wrong_app",),
     404: ("not_found",),

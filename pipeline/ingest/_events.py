@@ -5,6 +5,9 @@ body (its size is that span), so one event that is not JSON, too large or invali
 alone, with the reason, and kept raw for the quarantine stream. Those spans are only decoded
 when needed (:class:`Events`): a batch usually decodes at once into the fast path's structs.
 
+Before any decoding, :mod:`._syntax` bounds how deep the body nests, so no decoder recurses
+far; every failure to decode a body is a 400 with a code.
+
 The semantics are those of :func:`warehouse.segment.segment_to_row`. Turning every nested
 ``properties``/``context`` object into Python dicts only to dump it again is most of the cost per
 event, so a fast path decodes the event into a typed struct whose ``properties``, ``traits`` and
@@ -19,13 +22,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import orjson
 
 from pipeline.bus import QuarantinedEvent, Row
 from pipeline.ingest._errors import BadRequest, Forbidden
+from pipeline.ingest._syntax import (
+    MAX_JSON_DEPTH,
+    malformed,
+    prepare,
+    repair_surrogates,
+    too_deep,
+)
 from warehouse.errors import InvalidEvent
 from warehouse.segment import (
     MAX_ID_CHARS,
@@ -41,6 +51,8 @@ MAX_TIME_CHARS = 64  # as parse_time checks it
 ACCEPTED, DUPLICATE, INVALID = "accepted", "duplicate", "invalid"
 MAX_CATEGORY_CHARS = 100  # as segment_to_row checks it
 _NO_RAW = msgspec.Raw()
+_BATCH_HINT = 'send {"batch": [event, ...], "sentAt": "<ISO 8601>"}'
+_T = TypeVar("_T")
 
 
 class Fields(msgspec.Struct, frozen=True):
@@ -119,38 +131,45 @@ class Events:
         return self._raw
 
 
-def decode_batch(body: bytes) -> tuple[Events, Fields]:
+def decode_batch(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[Events, Fields]:
     """A ``/v1/batch`` body → its events and the envelope's fields; raises :class:`BadRequest`."""
+    body = prepare(body, max_depth)
     try:
         typed = _TYPED.decode(body)
-    except msgspec.DecodeError:  # an event the fast path cannot read, or a bad body
-        envelope = decode_envelope(body)  # says what is wrong with a bad body
+    except (msgspec.DecodeError, RecursionError):
+        # An event the fast path cannot read, or a bad body: the envelope's decode says which.
+        body, envelope = _decode(_ENVELOPE, body, "a batch", _BATCH_HINT)
         return Events(body, None, envelope.batch), envelope
     return Events(body, typed.batch), typed
 
 
 def decode_envelope(body: bytes) -> Envelope:
-    try:
-        return _ENVELOPE.decode(body)
-    except msgspec.ValidationError as err:
-        raise BadRequest(f"the body is not a batch: {err}", code="bad_batch",
-                         hint='send {"batch": [event, ...], "sentAt": "<ISO 8601>"}') from None
-    except msgspec.DecodeError as err:
-        raise BadRequest(f"the body is not valid JSON: {err}", code="malformed_json",
-                         hint="send UTF-8 JSON, gzip-compressed or not") from None
+    return _decode(_ENVELOPE, body, "a batch", _BATCH_HINT)[1]
 
 
-def decode_single(body: bytes) -> tuple[Events, Fields]:
+def decode_single(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> tuple[Events, Fields]:
     """A ``/v1/<type>`` body: one event, whose envelope-like fields it carries itself."""
-    try:
-        fields = _FIELDS.decode(body)
-    except msgspec.ValidationError as err:
-        raise BadRequest(f"the body is not an event: {err}", code="bad_batch",
-                         hint="send one event as a JSON object") from None
-    except msgspec.DecodeError as err:
-        raise BadRequest(f"the body is not valid JSON: {err}", code="malformed_json",
-                         hint="send UTF-8 JSON, gzip-compressed or not") from None
+    body, fields = _decode(_FIELDS, prepare(body, max_depth), "an event",
+                           "send one event as a JSON object")
     return Events(body, None, [msgspec.Raw(body)]), fields
+
+
+def _decode(decoder: msgspec.json.Decoder[_T], body: bytes, what: str,
+            hint: str) -> tuple[bytes, _T]:
+    """``body`` (lone surrogate escapes made U+FFFD if need be) and what it decodes to; every
+    failure is a :class:`BadRequest`."""
+    try:
+        return body, decoder.decode(body)
+    except msgspec.ValidationError as err:
+        raise BadRequest(f"the body is not {what}: {err}", code="bad_batch",
+                         hint=hint) from None
+    except msgspec.DecodeError as err:
+        repaired = repair_surrogates(body)
+        if repaired is None:
+            raise malformed(err, body) from None
+        return _decode(decoder, repaired, what, hint)
+    except RecursionError:  # prepare() measured the depth: only if a decoder recursed more
+        raise too_deep(MAX_JSON_DEPTH) from None
 
 
 def parse_sent_at(value: str | None) -> int | None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.ingest._errors import ERROR_CODES
+from pipeline.ingest._syntax import MAX_JSON_DEPTH
 from warehouse.segment import MESSAGE_TYPES
 
 SINGLE_TYPES = tuple(sorted(MESSAGE_TYPES))
 _ERROR_TEXT = {
-    400: "Malformed JSON, not a batch, bad gzip, bad sentAt, or (single calls) an invalid event",
+    400: "Malformed JSON, nested too deeply, not a batch, bad gzip, bad sentAt, or (single "
+         "calls) an invalid event",
     401: "No write key, or an unknown or revoked one",
     403: "The write key belongs to another app than the app_id sent",
     404: "No such endpoint",
@@ -162,7 +164,13 @@ def openapi_document() -> dict[str, Any]:
                            "auth (as the username), as a Bearer token, or as writeKey in the "
                            "body. Every error is JSON {code, message, hint}. Events over the "
                            "event limit inside a batch are rejected one by one (status "
-                           "invalid, code event_too_large); a single call with one is a 413.",
+                           "invalid, code event_too_large); a single call with one is a 413. "
+                           f"A body nested over {MAX_JSON_DEPTH} levels of arrays and objects "
+                           "(its own object and the batch array included) is a 400 too_deep. "
+                           "Of repeated names in an object the last wins for the fields the "
+                           "edge reads (properties, traits and context are mostly stored as "
+                           "sent); NaN and Infinity are a 400 malformed_json; a lone UTF-16 "
+                           "surrogate escape becomes U+FFFD; a leading UTF-8 BOM is ignored.",
         },
         "paths": paths,
         "components": {
