@@ -79,7 +79,10 @@ def _reference(draw: st.DrawFn, state: _State, visible: dict[str, str]) -> tuple
     kind = draw(st.sampled_from(pool))
     if kind == "visible":
         name = draw(st.sampled_from(sorted(visible)))
-        name = draw(st.sampled_from([name, name.upper(), f'"{name}"']))
+        spellings = [f'"{name}"', f'"{name.upper()}"']
+        if name.isidentifier():
+            spellings += [name, name.upper()]
+        name = draw(st.sampled_from(spellings))
     elif kind == "catalog":
         name = draw(st.sampled_from(EVENTS_SPELLINGS))
     elif kind == "elsewhere":
