@@ -27,18 +27,27 @@ Rules, and the codes they raise:
 5. ``known_columns`` - each column resolves -> ``unknown_column`` ("did you mean user_id?"),
    ``ambiguous_column``, ``invalid_reference``; engine-hidden ``"$path"`` -> ``forbidden_column``.
 6. ``functions`` - per-engine deny list plus policy extras -> ``forbidden_function``.
-7. ``tenant_filter`` - with ``tenant_app_id`` set, every reference to a tenant table (the
+7. ``bounded`` - every value the query builds has a size bound from its literals (DuckDB
+   does not count a row's values against its memory limit): the count, width or range of
+   ``repeat``, ``lpad``/``rpad``, ``space``, ``sequence``/``range``/``generate_series``,
+   ``list_resize``, ``format``/``printf`` widths, ... must be literals -> else
+   ``unbounded_function`` (also for a list of data size each of whose elements copies a
+   column, or a ``reduce`` that copies its accumulator twice); a value over
+   ``max_value_bytes`` (a list counts 8 bytes per element) or holding more than
+   ``max_value_growth`` column values -> ``value_too_large``; a recursive CTE whose values
+   grow each round -> ``unbounded_recursion``.
+8. ``tenant_filter`` - with ``tenant_app_id`` set, every reference to a tenant table (the
    policy's ``tenant_tables`` plus, failing closed, any table with the tenant column) becomes
    ``(SELECT * FROM events WHERE app_id = '<tenant>') AS <same name>``; change ``tenant_filter``.
    A tenant table without the column -> ``tenant_column_missing``; table syntax the wrapper
    cannot carry -> ``tenant_filter_unsupported``.
-8. ``limit`` - the outermost LIMIT is injected or clamped to ``max_rows`` (changes
+9. ``limit`` - the outermost LIMIT is injected or clamped to ``max_rows`` (changes
    ``limit_injected``/``limit_clamped``); a non-literal LIMIT -> ``invalid_limit``.
 
 ``Policy.mode="warn"`` turns only the advisory codes (``unknown_column``,
 ``ambiguous_column``, ``invalid_reference``, ``invalid_limit``) into
-``CheckedQuery.warnings``; parsing, statements, read-only, tables, functions and the
-tenant filter always enforce. Anything unexpected inside a rule -> ``internal_error``.
+``CheckedQuery.warnings``; parsing, statements, read-only, tables, functions, value bounds
+and the tenant filter always enforce. Anything unexpected inside a rule -> ``internal_error``.
 
 The SQL that runs is always regenerated from the checked tree, never the text received,
 so what was analysed is what runs; comments are dropped. ``duckdb_sql`` keeps Trino's

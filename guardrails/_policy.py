@@ -13,6 +13,10 @@ MAX_DEPTH = 256
 MAX_TENANT_ID_CHARS = 256
 DEFAULT_MAX_SCAN_BYTES = 50 * 1024**3
 DEFAULT_MAX_SCAN_ROWS = 5_000_000_000
+# One value a query builds: DuckDB evaluates 2,048 rows at a time and does not count their
+# values against its memory limit. A list counts 8 bytes per element (4,096 for sequence).
+DEFAULT_MAX_VALUE_BYTES = 32 * 1024
+DEFAULT_MAX_VALUE_GROWTH = 16  # column values one value may hold (repeat(col, 16), concat)
 
 
 class Policy(BaseModel):
@@ -36,6 +40,9 @@ class Policy(BaseModel):
     tenant_tables: frozenset[str] = frozenset({"events"})
     function_denylist: frozenset[str] = frozenset()
     function_allowlist: frozenset[str] = frozenset()
+    # Used by `bounded`: what one value may weigh, as bounded from the query's literals.
+    max_value_bytes: int = Field(DEFAULT_MAX_VALUE_BYTES, gt=0)
+    max_value_growth: int = Field(DEFAULT_MAX_VALUE_GROWTH, gt=0)
     # Used by `execute`: the cost check on the engine's estimate, run caps, rate limit.
     max_scan_bytes: int | None = Field(DEFAULT_MAX_SCAN_BYTES, gt=0)
     max_scan_rows: int | None = Field(DEFAULT_MAX_SCAN_ROWS, gt=0)

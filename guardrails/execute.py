@@ -22,7 +22,9 @@ from guardrails._policy import Policy
 from guardrails._result import CheckedQuery
 from warehouse.engines import Engine, EngineError, Estimate, QueryResult
 
-Source = Literal["ai", "human", "dashboard", "embed", "notebook"]
+#: Who asked (``warehouse.engines.QUERY_SOURCES``): a dashboard tile, an embed link, the AI
+#: analyst's chat, hand-written SQL, a notebook. Stored as is in the audit log.
+Source = Literal["dashboard", "embed", "chat", "sql", "notebook"]
 ABSURD_MAGNITUDE = 1e15
 
 
@@ -115,9 +117,9 @@ def execute(
         limiter.admit(actor, policy.queries_per_minute)
         tables = catalog if catalog is not None else engine.catalog(samples=False).tables
         checked = check(sql, tables, policy)
-        estimate = engine.explain(checked.sql)
+        estimate = engine.explain(checked.sql, source=source)
         max_rows, timeout_s, flags = _caps(estimate, policy)
-        result = engine.run(checked.sql, max_rows, timeout_s)
+        result = engine.run(checked.sql, max_rows, timeout_s, source=source)
     except Rejected as err:
         _audit(audit, record, "rejected", checked, estimate, code=err.code, message=err.message)
         raise
@@ -138,10 +140,14 @@ def _caps(estimate: Estimate, policy: Policy) -> tuple[int, float, tuple[str, ..
                        f"(limit {policy.max_scan_bytes:,})",
                        hint="filter by dt (the date partition) or by app_id")
     if policy.max_scan_rows is not None and (estimate.rows or 0) > policy.max_scan_rows:
+        # The engine's estimate is the most rows one operator handles: a cross or non-equi
+        # join handles the product of its inputs.
         raise Rejected("too_expensive",
-                       f"the query would read about {estimate.rows:,} rows "
+                       f"the query would read or combine about {estimate.rows:,} rows "
                        f"(limit {policy.max_scan_rows:,})",
-                       hint="filter by dt (the date partition) or aggregate")
+                       hint="filter by dt (the date partition), aggregate, or join on an "
+                            "equality of keys: a cross or non-equi join pairs every row of "
+                            "one side with every row of the other")
     if estimate.known or policy.unknown_estimate == "run":
         return policy.max_rows, policy.timeout_s, ()
     if policy.unknown_estimate == "reject":

@@ -21,12 +21,27 @@ the cache is redone. Trino 476 needs a JDK ≥ 24; we use ``/usr/lib/jvm/temurin
   anything, user ``causality_reader`` may only read catalog ``lake`` (SELECT, SHOW, DESCRIBE) and
   see only its own queries; every other user is refused. These are authorization rules only:
   nothing authenticates the user name a client sends, which is one reason the server listens on
-  127.0.0.1 unless told otherwise.
+  127.0.0.1 unless told otherwise;
+- resource groups by query source (``etc/resource-groups.properties`` + ``resource-groups.json``,
+  the file-based manager), selected on the client ``source`` the engine sends,
+  ``causality-<source>`` (:func:`client_source`). Under the root ``causality`` (12 running):
+  ``dashboard`` and ``embed`` (8 each, scheduling weight 4); ``adhoc`` (4 in all, weight 1)
+  holding ``sql``, ``chat`` and ``notebook`` (2 each); ``internal`` (2, weight 2) for queries
+  without a source (catalog reads, estimates). The ad-hoc sources and internal reads never hold
+  more than 6 of the 12 slots, so dashboards and embeds always have 6: an analyst's heavy scan
+  queues behind its own kind instead. Soft memory limits (share of the cluster's memory above
+  which a group's new queries wait): 60 % for dashboard and embed, 40 % for adhoc (30 % per
+  source), 20 % internal. The admin user's queries run in the root group ``admin``;
+- regular expressions on RE2J (``deprecated.regex-library``, the 476 name of ``regex-library``),
+  linear in the input: a pattern such as ``(a+)+$`` cannot backtrack for hours, in a query or
+  while the planner folds constants (where no execution time limit applies).
 
 Ready means ``GET /v1/info`` says ``"starting": false`` and ``SELECT 1`` answers; the first
 fetch also records a start-up into a JDK AOT cache (JEP 514) that halves later start-ups.
-``register_events_table`` creates ``lake.analytics.events`` over the Parquet layout and syncs its
-partitions; call it again after new partitions land.
+``register_events_table`` creates ``lake.analytics.events`` over the Parquet layout, syncs its
+partitions and returns once the table can be read (a node that has just started reads tables
+only after it has announced its catalogs, a moment after ``SELECT 1`` answers); call it again
+after new partitions land.
 """
 
 from __future__ import annotations
@@ -54,6 +69,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from warehouse.engines._base import QUERY_SOURCES
 from warehouse.errors import WarehouseError
 from warehouse.layout import EVENTS_DIR
 from warehouse.schema import PARTITION_COLUMNS, TRINO_TYPES
@@ -78,11 +94,24 @@ TABLE = "events"
 ADMIN_USER = "causality_admin"
 READER_USER = "causality_reader"
 
+CLIENT_SOURCE_PREFIX = "causality-"
+INTERNAL_SOURCE = "causality"  # the client source of a query without a known source
+ROOT_GROUP = "causality"
+ADHOC_GROUP = "adhoc"
+INTERNAL_GROUP = "internal"
+ADMIN_GROUP = "admin"
+#: Sources other people look at, who did not ask for a slow query: they get reserved capacity.
+VIEWER_SOURCES = ("dashboard", "embed")
+#: Sources of people exploring; a heavy scan of theirs queues behind its own kind.
+ADHOC_SOURCES = ("sql", "chat", "notebook")
+REGEX_LIBRARY = "RE2J"
+
 HEAP = "3G"
 QUERY_MAX_MEMORY = "1GB"
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
 POLL_INTERVAL_S = 0.25
+READABLE_TIMEOUT_S = 30.0  # a registered table becomes readable within this after start-up
 HTTP_PROBE_TIMEOUT_S = 2.0
 LOG_TAIL_LINES = 40
 PORT_ATTEMPTS = 3  # a port picked by us can be taken before Trino binds it
@@ -370,6 +399,44 @@ def _rules() -> dict[str, Any]:
     }
 
 
+def client_source(source: str | None) -> str:
+    """The Trino client ``source`` of a query from ``source`` (``causality-sql``, …)."""
+    return f"{CLIENT_SOURCE_PREFIX}{source}" if source in QUERY_SOURCES else INTERNAL_SOURCE
+
+
+def resource_group(source: str | None) -> list[str]:
+    """The resource group a query from ``source`` runs in, as ``system.runtime.queries`` shows
+    it (``["causality", "adhoc", "sql"]``)."""
+    if source in ADHOC_SOURCES:
+        return [ROOT_GROUP, ADHOC_GROUP, str(source)]
+    return [ROOT_GROUP, str(source) if source in VIEWER_SOURCES else INTERNAL_GROUP]
+
+
+def _group(name: str, running: int, queued: int, memory: str, **more: Any) -> dict[str, Any]:
+    return {"name": name, "hardConcurrencyLimit": running, "maxQueued": queued,
+            "softMemoryLimit": memory, **more}
+
+
+def _resource_groups() -> dict[str, Any]:
+    """Groups, limits and selectors; the module docstring says why these numbers."""
+    fair = {"schedulingPolicy": "weighted_fair"}
+    adhoc = [_group(source, 2, 20, "30%") for source in ADHOC_SOURCES]
+    root = _group(ROOT_GROUP, 12, 1000, "100%", **fair, subGroups=[
+        *(_group(source, 8, 200, "60%", schedulingWeight=4) for source in VIEWER_SOURCES),
+        _group(ADHOC_GROUP, 4, 60, "40%", schedulingWeight=1, **fair, subGroups=adhoc),
+        _group(INTERNAL_GROUP, 2, 100, "20%", schedulingWeight=2),
+    ])
+    selectors = [
+        {"source": client_source(source), "group": ".".join(resource_group(source))}
+        for source in QUERY_SOURCES
+    ]
+    selectors += [
+        {"user": ADMIN_USER, "group": ADMIN_GROUP},
+        {"group": ".".join(resource_group(None))},  # anything else, e.g. the engine's own reads
+    ]
+    return {"rootGroups": [root, _group(ADMIN_GROUP, 4, 100, "100%")], "selectors": selectors}
+
+
 def write_etc(
     etc: Path,
     *,
@@ -386,12 +453,11 @@ def write_etc(
     internal = "127.0.0.1" if bind_host in ("0.0.0.0", "::") else bind_host  # noqa: S104
     fs_root = data_dir / "fs"
     (fs_root / METASTORE_DIR).mkdir(parents=True, exist_ok=True)
-    link = fs_root / WAREHOUSE_LINK
-    if not (link.is_symlink() and link.resolve() == warehouse.resolve()):
-        tmp = fs_root / f".{WAREHOUSE_LINK}.{os.getpid()}"
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(warehouse.resolve(), target_is_directory=True)
-        os.replace(tmp, link)
+    _symlink(fs_root / WAREHOUSE_LINK, warehouse)
+    # Trino reads etc/resource-groups.properties relative to its working directory, which the
+    # launcher sets to the node data dir.
+    (data_dir / "node").mkdir(parents=True, exist_ok=True)
+    _symlink(data_dir / "node" / "etc", etc)
     (etc / "catalog").mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {
         "node.properties": _properties(
@@ -419,6 +485,7 @@ def write_etc(
                 "query.max-memory-per-node": query_max_memory,
                 "http-server.log.path": data_dir / "node" / "var" / "log" / "http-request.log",
                 "shutdown.grace-period": "1s",
+                "deprecated.regex-library": REGEX_LIBRARY,
             }
         ),
         "log.properties": _properties({"io.trino": "INFO"}),
@@ -426,6 +493,13 @@ def write_etc(
             {"access-control.name": "file", "security.config-file": etc / "rules.json"}
         ),
         "rules.json": json.dumps(_rules(), indent=2) + "\n",
+        "resource-groups.properties": _properties(
+            {
+                "resource-groups.configuration-manager": "file",
+                "resource-groups.config-file": etc / "resource-groups.json",
+            }
+        ),
+        "resource-groups.json": json.dumps(_resource_groups(), indent=2) + "\n",
         f"catalog/{CATALOG}.properties": _properties(
             {
                 "connector.name": "hive",
@@ -445,6 +519,16 @@ def write_etc(
     }
     for name, text in files.items():
         (etc / name).write_text(text)
+
+
+def _symlink(link: Path, target: Path) -> None:
+    """Make ``link`` point at the directory ``target``, replacing an older link atomically."""
+    if link.is_symlink() and link.resolve() == target.resolve():
+        return
+    tmp = link.with_name(f".{link.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target.resolve(), target_is_directory=True)
+    os.replace(tmp, link)
 
 
 # --------------------------------------------------------------------------- server
@@ -687,24 +771,42 @@ def events_table_ddl() -> list[str]:
 
 
 def register_events_table(host: str, port: int, warehouse: Path, *, user: str = ADMIN_USER) -> None:
-    """Create ``lake.analytics.events`` if needed and sync its partitions with the warehouse."""
+    """Create ``lake.analytics.events`` if needed, sync its partitions with the warehouse, and
+    return once the table can be read."""
     import trino.dbapi
-    import trino.exceptions
 
     (Path(warehouse) / EVENTS_DIR).mkdir(parents=True, exist_ok=True)
     conn = trino.dbapi.connect(host=host, port=port, user=user, catalog=CATALOG)
+    hint = f"is Trino up at {host}:{port}, and is {user!r} its admin user?"
     try:
-        cursor = conn.cursor()
         for statement in events_table_ddl():
-            try:
-                cursor.execute(statement)
-                cursor.fetchall()
-            except (trino.exceptions.Error, trino.exceptions.HttpError, OSError) as err:
-                raise TrinoServerError(
-                    f"registering the events table failed: {err}",
-                    code="trino_register_failed",
-                    hint=f"is Trino up at {host}:{port}, and is {user!r} its admin user?",
-                    statement=statement,
-                ) from err
+            _register_step(conn, statement, hint)
+        # Until a node that has just started has announced its catalogs, reads of their tables
+        # fail with NO_NODES_AVAILABLE (SELECT 1 and metadata answer a moment earlier).
+        probe = f"SELECT 1 FROM {CATALOG}.{SCHEMA}.{TABLE} LIMIT 1"
+        deadline = time.monotonic() + READABLE_TIMEOUT_S
+        while not _register_step(conn, probe, hint, retry_on="NO_NODES_AVAILABLE"
+                                 if time.monotonic() < deadline else None):
+            time.sleep(POLL_INTERVAL_S)
     finally:
         conn.close()
+
+
+def _register_step(conn: Any, statement: str, hint: str, *, retry_on: str | None = None) -> bool:
+    """Run ``statement``; False if it failed with the error named ``retry_on``."""
+    import trino.exceptions
+
+    try:
+        cursor = conn.cursor()
+        cursor.execute(statement)
+        cursor.fetchall()
+        return True
+    except (trino.exceptions.Error, trino.exceptions.HttpError, OSError) as err:
+        if retry_on is not None and getattr(err, "error_name", None) == retry_on:
+            return False
+        raise TrinoServerError(
+            f"registering the events table failed: {err}",
+            code="trino_register_failed",
+            hint=hint,
+            statement=statement,
+        ) from err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from guardrails._rules.bounded import bounded
 from guardrails._rules.functions import functions
 from guardrails._rules.known_columns import known_columns
 from guardrails._rules.known_tables import known_tables
@@ -18,6 +19,7 @@ RULES = (
     known_tables,
     known_columns,
     functions,
+    bounded,
     tenant_filter,
     limit,
 )

@@ -1,4 +1,4 @@
-"""No function that reads files, URLs or settings, runs SQL, sleeps, or names a schema.
+"""No function that reads files, URLs or settings, runs or parses SQL, sleeps, or names a schema.
 
 Names are matched lower-case, against sqlglot's names for the function as well as the
 name written, with `prefix*` patterns. The policy adds names (`function_denylist`) or
@@ -26,7 +26,8 @@ COMMON_DENYLIST = frozenset(
 DUCKDB_DENYLIST = frozenset(
     """
     read_* parquet_* iceberg_* delta_* sqlite_* postgres_* mysql_* duckdb_* pragma_* http_*
-    arrow_* glob sniff_csv query query_table json_execute_serialized_sql from_substrait*
+    arrow_* glob sniff_csv query query_table json_execute_serialized_sql json_serialize_*
+    json_deserialize_* from_substrait*
     get_substrait* which_secret getvariable checkpoint force_checkpoint enable_* disable_*
     install_extension load_extension export_database import_database
     """.split()  # noqa: SIM905

@@ -26,6 +26,7 @@ RULE_FILES = (
     "known_tables.sql",
     "known_columns.sql",
     "functions.sql",
+    "bounded.sql",
     "tenant_filter.sql",
     "limit.sql",
 )

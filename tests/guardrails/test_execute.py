@@ -37,7 +37,7 @@ def audit(tmp_path: Path) -> AuditLog:
 
 
 def run(sql: str, engine: DuckDBEngine, audit: AuditLog, **policy: object):  # type: ignore[no-untyped-def]
-    return execute(sql, engine=engine, policy=Policy(**policy), actor="ana", source="human",
+    return execute(sql, engine=engine, policy=Policy(**policy), actor="ana", source="sql",
                    audit=audit, limiter=RateLimiter())
 
 
@@ -75,7 +75,7 @@ def test_cost_cap_rejects_before_running(engine: DuckDBEngine, audit: AuditLog) 
 def test_unknown_estimate_runs_strictly_or_is_rejected(engine: DuckDBEngine,
                                                        audit: AuditLog,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "explain", lambda sql: Estimate())
+    monkeypatch.setattr(engine, "explain", lambda sql, source=None: Estimate())
     done = run("select event_id from events", engine, audit, strict_max_rows=7)
     assert done.table.num_rows == 7
     assert "unknown_estimate" in done.flags
@@ -104,13 +104,13 @@ def test_per_user_rate_limit(engine: DuckDBEngine, audit: AuditLog) -> None:
     limiter = RateLimiter()
     for _ in range(3):
         execute("select 1 as x", engine=engine, policy=Policy(queries_per_minute=3),
-                actor="bob", source="human", audit=audit, limiter=limiter)
+                actor="bob", source="sql", audit=audit, limiter=limiter)
     with pytest.raises(Rejected) as err:
         execute("select 1 as x", engine=engine, policy=Policy(queries_per_minute=3),
-                actor="bob", source="human", audit=audit, limiter=limiter)
+                actor="bob", source="sql", audit=audit, limiter=limiter)
     assert err.value.code == "rate_limited"
     execute("select 1 as x", engine=engine, policy=Policy(queries_per_minute=3), actor="eve",
-            source="human", audit=audit, limiter=limiter)
+            source="sql", audit=audit, limiter=limiter)
 
 
 def test_cli_sql_and_audit_tail(wh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

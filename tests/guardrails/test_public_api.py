@@ -27,6 +27,7 @@ def test_rules_run_in_the_documented_order() -> None:
         "known_tables",
         "known_columns",
         "functions",
+        "bounded",
         "tenant_filter",
         "limit",
     ]

@@ -9,15 +9,14 @@ import pyarrow.compute as pc
 import pytest
 
 from tests.fixtures.trino import TrinoHandle
+from tests.warehouse._slow import TRINO_SLOW
 from warehouse.demo import generate, write
 from warehouse.engines import DuckDBEngine, EngineError, QueryCancelled, QueryTimeout
 from warehouse.engines.trino_engine import TrinoEngine
 
 pytestmark = pytest.mark.trino
 
-SLOW = ("SELECT sum(a.x * b.x * c.x) FROM UNNEST(sequence(1, 10000)) AS a(x) "
-        "CROSS JOIN UNNEST(sequence(1, 10000)) AS b(x) "
-        "CROSS JOIN UNNEST(sequence(1, 10000)) AS c(x)")
+SLOW = TRINO_SLOW.format(name="total")
 
 
 def with_prefix(table: pa.Table, prefix: str) -> pa.Table:
@@ -84,7 +83,7 @@ def test_cancel_kills_the_query_on_the_server(stack: TrinoHandle,
     query_id = None
     while query_id is None and time.monotonic() < deadline:
         running = list(trino_engine._running.values())
-        query_id = running[0].query_id if running else None
+        query_id = running[0].cursor.query_id if running else None
         thread.join(0.05)
     assert query_id
     trino_engine.cancel()

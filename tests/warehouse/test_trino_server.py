@@ -7,6 +7,7 @@ import stat
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -122,6 +123,50 @@ def test_write_etc_keeps_the_metastore_out_of_the_warehouse(tmp_path: Path) -> N
 
     ts.write_etc(etc, install=tmp_path / "trino", warehouse=warehouse, data_dir=data, port=4243)
     assert _props(etc / "config.properties")["http-server.http.port"] == "4243"
+
+
+def test_write_etc_runs_each_source_in_its_resource_group_and_regexes_on_re2j(
+    tmp_path: Path,
+) -> None:
+    warehouse, data = tmp_path / "warehouse", tmp_path / "data"
+    warehouse.mkdir()
+    for port in (4242, 4243):  # rewriting keeps everything in place
+        ts.write_etc(data / "etc", install=tmp_path / "trino", warehouse=warehouse,
+                     data_dir=data, port=port)
+    assert _props(data / "etc" / "config.properties")["deprecated.regex-library"] == "RE2J"
+    # Trino reads this file relative to its working directory, which is the node data dir.
+    props = _props(data / "node" / "etc" / "resource-groups.properties")
+    assert props["resource-groups.configuration-manager"] == "file"
+    spec = json.loads(Path(props["resource-groups.config-file"]).read_text())
+
+    by_source = {s["source"]: s["group"] for s in spec["selectors"] if "source" in s}
+    assert by_source == {
+        "causality-dashboard": "causality.dashboard",
+        "causality-embed": "causality.embed",
+        "causality-chat": "causality.adhoc.chat",
+        "causality-sql": "causality.adhoc.sql",
+        "causality-notebook": "causality.adhoc.notebook",
+    }
+    assert spec["selectors"][-2:] == [{"user": ts.ADMIN_USER, "group": "admin"},
+                                      {"group": "causality.internal"}]  # nobody is refused
+
+    groups: dict[str, dict[str, Any]] = {}
+
+    def walk(prefix: str, group: dict[str, Any]) -> None:
+        path = f"{prefix}{group['name']}"
+        groups[path] = group
+        for sub in group.get("subGroups", []):
+            walk(f"{path}.", sub)
+
+    for root in spec["rootGroups"]:
+        walk("", root)
+    running = {path: g["hardConcurrencyLimit"] for path, g in groups.items()}
+    # Ad-hoc sources and internal reads never take the slots dashboards and embeds need.
+    assert running["causality"] - running["causality.adhoc"] - running["causality.internal"] >= 6
+    assert max(running[f"causality.adhoc.{s}"] for s in ts.ADHOC_SOURCES) <= 2
+    weight = {path: g.get("schedulingWeight", 1) for path, g in groups.items()}
+    assert weight["causality.dashboard"] == weight["causality.embed"] > weight["causality.adhoc"]
+    assert all(str(g["softMemoryLimit"]).endswith("%") for g in groups.values())
 
 
 # --------------------------------------------------------------------------- a real Trino

@@ -1,6 +1,7 @@
 """Query engines behind one protocol: DuckDB (embedded default) and Trino (scale-out)."""
 
 from warehouse.engines._base import (
+    QUERY_SOURCES,
     Catalog,
     CatalogInfo,
     Engine,
@@ -14,6 +15,7 @@ from warehouse.engines._base import (
 from warehouse.engines.duckdb_engine import DuckDBEngine, to_duckdb
 
 __all__ = [
+    "QUERY_SOURCES",
     "Catalog",
     "CatalogInfo",
     "DuckDBEngine",

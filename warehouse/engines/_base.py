@@ -23,6 +23,10 @@ Samples = Mapping[str, Mapping[str, list[str]]]
 DEFAULT_SAMPLE_VALUES = 25
 LOW_CARDINALITY_MAX = 200
 
+#: Where a query comes from. Engines may use it to share capacity: Trino runs each source in
+#: its own resource group, so one analyst's scan cannot starve dashboards and embeds.
+QUERY_SOURCES = ("dashboard", "embed", "chat", "sql", "notebook")
+
 
 class EngineError(WarehouseError):
     code = "engine_error"
@@ -71,15 +75,20 @@ class QueryResult:
 
 @runtime_checkable
 class Engine(Protocol):
-    """catalog, explain, run (row cap, timeout), cancel."""
+    """catalog, explain, run (row cap, timeout), cancel.
+
+    ``source`` (one of :data:`QUERY_SOURCES`, or None for the engine's own queries) says who
+    asked; an engine may ignore it.
+    """
 
     name: str
 
     def catalog(self, samples: bool = True) -> CatalogInfo: ...
 
-    def explain(self, sql: str) -> Estimate: ...
+    def explain(self, sql: str, source: str | None = None) -> Estimate: ...
 
-    def run(self, sql: str, max_rows: int, timeout_s: float) -> QueryResult: ...
+    def run(self, sql: str, max_rows: int, timeout_s: float,
+            source: str | None = None) -> QueryResult: ...
 
     def cancel(self) -> None: ...
 

@@ -50,9 +50,13 @@ from warehouse.storage import Storage
 SAMPLED_COLUMNS = ("event_type", "category", "app_id")
 CATALOG_TTL_S = 60.0
 CANCEL_WAIT_S = 5.0
+INTERRUPT_EVERY_S = 0.05  # an interrupt that lands before DuckDB starts executing is lost
+OOM_RUNS = 3  # runs of a query out of memory while others ran (see _run_yielding)
+MAX_SPILL = "8GiB"  # temporary files of one engine; DuckDB's default is 90% of the free disk
+MAX_RESULT_BYTES = 64 * 1024**2  # what one result may hold in this process
 VANISHED_FILE_RETRIES = 3
 DISABLED_OPTIMIZERS = "window_self_join"
-_BATCH_ROWS = 8192
+_BATCH_ROWS = 2048  # DuckDB's vector size: a result is cut at most one vector past a cap
 _TS = {"event_time", "received_at"}
 
 
@@ -73,9 +77,16 @@ class DuckDBEngine:
 
     def __init__(self, warehouse: str | Path, memory_limit: str = "4GB",
                  threads: int | None = None, s3: pafs.S3FileSystem | None = None,
-                 cache_mb: int = 0):
+                 cache_mb: int = 0, max_spill: str = MAX_SPILL,
+                 max_result_bytes: int = MAX_RESULT_BYTES):
         """``cache_mb`` > 0 keeps closed days of a local warehouse in DuckDB's own storage
-        (see :mod:`warehouse.engines.duckdb_cache`), up to that many MB of their Parquet."""
+        (see :mod:`warehouse.engines.duckdb_cache`), up to that many MB of their Parquet.
+
+        ``memory_limit`` bounds what DuckDB counts (sorts, hash tables, aggregates, the day
+        cache), shared by every query; the values a row's expressions build are not counted,
+        which is why the guardrails bound them (``guardrails._rules.bounded``).
+        ``max_spill`` bounds the temporary files, ``max_result_bytes`` one result held
+        here (a larger one is truncated, as at the row cap)."""
         self.warehouse = str(warehouse)
         self._s3 = s3
         self._storage = None if self.warehouse.startswith("s3://") else Storage(self.warehouse)
@@ -83,7 +94,12 @@ class DuckDBEngine:
             "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         })
         self._owner = True  # False for a fork(): the connection and cache are borrowed
+        self._max_result_bytes = max_result_bytes
         self._running: dict[str, tuple[duckdb.DuckDBPyConnection, threading.Event]] = {}
+        # Every query on the connection, forks included, and how many have started.
+        self._started: dict[str, float] = {}
+        self._starts = [0]
+        self._rerun_lock = threading.Lock()  # see _run_yielding
         self._lock = threading.Lock()
         self._catalogs: dict[bool, tuple[float, CatalogInfo]] = {}
         self._size: tuple[float, int] | None = None  # (when, bytes under events/)
@@ -101,6 +117,7 @@ class DuckDBEngine:
                 self._con.unregister("_events_empty")
             self._con.execute(f"SET memory_limit = '{memory_limit}'")
             self._con.execute("SET temp_directory = $dir", {"dir": self._spill})
+            self._con.execute(f"SET max_temp_directory_size = '{max_spill}'")
             self._con.execute("SET TimeZone = 'UTC'")
             self._con.execute("SET integer_division = true")  # 5 / 2 = 2, as in Trino
             # Footers of thousands of hourly files are read again by every query otherwise;
@@ -260,7 +277,12 @@ class DuckDBEngine:
             cur.close()
         return CatalogInfo(tables={"events": columns}, samples={"events": samples})
 
-    def explain(self, sql: str) -> Estimate:
+    def explain(self, sql: str, source: str | None = None) -> Estimate:
+        """Rows: the most rows one operator of the plan handles, a cross or non-equi join
+        counting the product of its inputs; all unknown when such a join has an input
+        DuckDB cannot size (UNNEST). Bytes: the Parquet (and cached days) the scans read.
+
+        ``source`` is accepted for the ``Engine`` protocol and not used here."""
         duck_sql = _one_select(to_duckdb(sql))
         with self._read_lock():
             try:
@@ -279,7 +301,9 @@ class DuckDBEngine:
                  or "ARROW" in n.get("name", "")]
         tables = [n for n in _walk(plan) if "SEQ_SCAN" in n.get("name", "")
                   or "TABLE_SCAN" in n.get("name", "")]
-        est_rows = max((_card(n) for n in scans + tables), default=None)
+        est_rows = _plan_rows(plan) if scans or tables else None
+        if est_rows is _UNKNOWN:
+            return Estimate()  # a product of an input of unknown size: the policy decides
         scanned = self._scan_bytes(scans) if scans else None
         cached = self._table_bytes(tables)
         if scanned is None and cached is None:
@@ -316,13 +340,16 @@ class DuckDBEngine:
             self._size = (now, _dir_bytes(Path(self.warehouse) / "events"))
         return self._size[1]
 
-    def run(self, sql: str, max_rows: int, timeout_s: float) -> QueryResult:
+    def run(self, sql: str, max_rows: int, timeout_s: float,
+            source: str | None = None) -> QueryResult:
+        """``source`` is accepted for the ``Engine`` protocol and not used here."""
         duck_sql = _one_select(to_duckdb(sql))
         started = time.perf_counter()
+        deadline = time.monotonic() + timeout_s
         for attempt in range(VANISHED_FILE_RETRIES + 1):
             try:
-                with self._read_lock():
-                    table, truncated, query_id = self._run_once(duck_sql, max_rows, timeout_s)
+                table, truncated, query_id = self._run_yielding(duck_sql, max_rows, timeout_s,
+                                                                deadline)
                 break
             except duckdb.IOException:
                 # S3 only (local swaps happen under the read lock): a file listed when the
@@ -334,8 +361,42 @@ class DuckDBEngine:
         return QueryResult(table=table, truncated=truncated, engine=self.name, query_id=query_id,
                            duration_ms=(time.perf_counter() - started) * 1000)
 
-    def _run_once(self, duck_sql: str, max_rows: int,
-                  timeout_s: float) -> tuple[pa.Table, bool, str]:
+    def _run_yielding(self, duck_sql: str, max_rows: int, timeout_s: float,
+                      deadline: float) -> tuple[pa.Table, bool, str]:
+        """Run; out of memory while other queries ran (DuckDB's memory limit is shared, and
+        one of them may have held it), wait for those to end and run again, one such rerun
+        at a time so that two queries that failed together do not fail together again: at
+        most `OOM_RUNS` runs, all before the deadline."""
+        try:
+            with self._read_lock():
+                return self._run_once(duck_sql, max_rows, timeout_s, deadline)
+        except _OutOfMemory as oom:
+            others, error, shared = oom.others, oom.error, oom.shared
+        for _ in range(OOM_RUNS - 1):
+            if not shared or not self._outlive(others, deadline):
+                break
+            if not self._rerun_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+                break
+            try:
+                with self._read_lock():
+                    return self._run_once(duck_sql, max_rows, timeout_s, deadline)
+            except _OutOfMemory as oom:
+                others, error, shared = oom.others, oom.error, oom.shared
+            finally:
+                self._rerun_lock.release()
+        raise error
+
+    def _outlive(self, queries: frozenset[str], deadline: float) -> bool:
+        """Wait until none of ``queries`` runs; False if time ran out."""
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not queries & self._started.keys():
+                    return True
+            time.sleep(INTERRUPT_EVERY_S)
+        return False
+
+    def _run_once(self, duck_sql: str, max_rows: int, timeout_s: float,
+                  deadline: float) -> tuple[pa.Table, bool, str]:
         query_id = uuid.uuid4().hex
         timed_out = threading.Event()
         cancelled = threading.Event()
@@ -343,19 +404,36 @@ class DuckDBEngine:
             cur = self._cursor()
         except duckdb.IOException:
             raise
+        except duckdb.OutOfMemoryException as err:  # binding the view needs memory too
+            with self._lock:
+                others = frozenset(self._started)
+            raise _OutOfMemory(self._translate(err), others, bool(others)) from None
         except duckdb.Error as err:
             raise self._translate(err) from None
         with self._lock:
             self._running[query_id] = (cur, cancelled)
+            peers = frozenset(self._started)
+            self._started[query_id] = time.monotonic()
+            self._starts[0] += 1
+            starts = self._starts[0]
+
+        finished = threading.Event()
 
         def on_timeout() -> None:
             timed_out.set()
-            cur.interrupt()
+            # DuckDB sees an interrupt between chunks of rows, and loses one that lands
+            # before execution starts: repeat it until the query has ended.
+            while not finished.is_set():
+                with contextlib.suppress(duckdb.Error):
+                    cur.interrupt()
+                finished.wait(INTERRUPT_EVERY_S)
 
-        timer = threading.Timer(timeout_s, on_timeout)
+        timer = threading.Timer(max(deadline - time.monotonic(), 0.0), on_timeout)
+        timer.daemon = True
         timer.start()
         try:
-            table, truncated = self._fetch(cur, duck_sql, max_rows, cancelled)
+            table, truncated = self._fetch(cur, duck_sql, max_rows, self._max_result_bytes,
+                                           cancelled)
         except duckdb.IOException:
             if self._is_s3:
                 raise
@@ -365,11 +443,21 @@ class DuckDBEngine:
                 raise QueryTimeout(f"the query ran longer than {timeout_s:g} s and was stopped",
                                    hint="filter by dt, aggregate more, or raise the timeout",
                                    timeout_s=timeout_s) from None
+            if isinstance(err, duckdb.OutOfMemoryException):
+                with self._lock:  # the queries that ran alongside, and those still running
+                    others = peers | (self._started.keys() - {query_id})
+                    shared = bool(others) or self._starts[0] != starts
+                raise _OutOfMemory(self._translate(err), frozenset(others), shared) from None
             raise self._translate(err) from None
+        except (pa.ArrowException, MemoryError):
+            raise EngineError("the result is too large to hold", code="result_too_large",
+                              hint="select fewer or smaller columns, or aggregate") from None
         finally:
+            finished.set()
             timer.cancel()
             with self._lock:
                 self._running.pop(query_id, None)
+                self._started.pop(query_id, None)
             cur.close()
         return table, truncated, query_id
 
@@ -379,17 +467,24 @@ class DuckDBEngine:
                            hint="check the warehouse directory and its permissions")
 
     @staticmethod
-    def _fetch(cur: duckdb.DuckDBPyConnection, sql: str, max_rows: int,
+    def _fetch(cur: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_bytes: int,
                cancelled: threading.Event) -> tuple[pa.Table, bool]:
+        """At most ``max_rows`` rows and about ``max_bytes``; truncated if there were more."""
         if cancelled.is_set():
             raise QueryCancelled("the query was cancelled before it started")
         reader = cur.sql(sql).to_arrow_reader(_BATCH_ROWS)
         batches: list[pa.RecordBatch] = []
-        count = 0
+        count = size = 0
         for batch in reader:
             if cancelled.is_set():
                 raise QueryCancelled("the query was cancelled")
+            if size + batch.nbytes > max_bytes:
+                fits = batch.num_rows * (max_bytes - size) // max(batch.nbytes, 1)
+                batches.append(batch.slice(0, fits))
+                count = max_rows + 1  # truncated, whatever the row cap
+                break
             batches.append(batch)
+            size += batch.nbytes
             count += batch.num_rows
             if count > max_rows:
                 break
@@ -456,6 +551,74 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(node, dict):
         yield node
         yield from _walk(node.get("children", []))
+
+
+# Joins that pair every row of one input with every row of the other (no equality to hash
+# on): their work is the product of their inputs, whatever DuckDB expects them to return.
+PRODUCT_JOINS = ("CROSS_PRODUCT", "NESTED_LOOP_JOIN", "PIECEWISE_MERGE_JOIN", "IE_JOIN",
+                 "BLOCKWISE_NL_JOIN")
+# DuckDB estimates UNNEST at its input's rows (1 for a constant list): the size is unknown.
+UNKNOWN_SIZE = ("UNNEST",)
+# Operators whose output is bounded whatever their input's size.
+BOUNDING = ("UNGROUPED_AGGREGATE", "LIMIT", "STREAMING_LIMIT", "TOP_N")
+_UNKNOWN = -1
+
+
+def _plan_rows(plan: Any) -> int:
+    """The most rows one operator of the plan handles: a scan's, another operator's
+    estimate, or a product join's inputs multiplied; `_UNKNOWN` when a product join has
+    an input of unknown size."""
+    peak = 0
+
+    def visit(node: dict[str, Any]) -> int | None:  # the node's output rows, None: unknown
+        nonlocal peak
+        kids = [visit(child) for child in node.get("children", [])]
+        name = str(node.get("name", ""))
+        own = _estimated(node)
+        if any(join in name for join in PRODUCT_JOINS):
+            if any(k is None for k in kids):
+                raise _UnknownProduct
+            work = 1
+            for k in kids:
+                work *= max(k or 0, 1)
+            peak = max(peak, work)
+            out: int | None = own if own is not None else work
+        elif any(u in name for u in UNKNOWN_SIZE) or (
+                any(k is None for k in kids) and name not in BOUNDING):
+            out = None
+        else:
+            out = own if own is not None else max((k or 0 for k in kids), default=0)
+        peak = max(peak, out or 0)
+        return out
+
+    try:
+        for root in plan if isinstance(plan, list) else [plan]:
+            visit(root)
+    except _UnknownProduct:
+        return _UNKNOWN
+    return peak
+
+
+class _UnknownProduct(Exception):
+    pass
+
+
+class _OutOfMemory(Exception):
+    """Out of memory, and the other queries running on the connection at the time."""
+
+    def __init__(self, error: EngineError, others: frozenset[str], shared: bool) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.others = others
+        self.shared = shared  # another query ran at some time during this one
+
+
+def _estimated(node: dict[str, Any]) -> int | None:
+    raw = node.get("extra_info", {}).get("Estimated Cardinality")
+    try:
+        return None if raw is None else int(raw)
+    except (TypeError, ValueError):
+        return None
 
 
 def _card(node: dict[str, Any]) -> int:
