@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from causality.cli import main
 from causality.settings import load_settings
 from tests.workspace.events_fixture import TENANT, write_warehouse
-from tests.workspace.replay import Replay, anthropic_planner
+from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from tests.workspace.test_api import point_settings_at
 from tests.workspace.test_notebooks import run_in_process
 from warehouse.engines import DuckDBEngine
@@ -39,10 +39,10 @@ def workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     ws.close()
 
 
-def chat(ws: Workspace, recording: str, questions: list[str]) -> Session:
-    """A stored chat: each question answered by the recorded model replies, in order."""
+def chat(ws: Workspace, script_name: str, questions: list[str]) -> Session:
+    """A stored chat: each question answered by the scripted model replies, in order."""
     ws = Workspace(ws.settings, engine=ws.engine, db=ws.db,
-                   planner=anthropic_planner(Replay(recording)))
+                   planner=anthropic_planner(ScriptedModel(script_name)))
     user = ws.users.add("ann", None, "analyst")
     session = Session(app_id=TENANT, actor=user.username)
     for question in questions:

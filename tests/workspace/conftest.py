@@ -1,4 +1,5 @@
-"""The hand-built warehouse, an engine over it, a metadata store, and recorded model replies."""
+"""The hand-built warehouse, an engine over it and a metadata store; the hand-written model
+replies are in `tests.workspace.scripted_model`."""
 
 from __future__ import annotations
 

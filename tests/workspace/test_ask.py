@@ -1,4 +1,4 @@
-"""`ask` end to end: recorded model replies through the real anthropic SDK and instructor,
+"""`ask` end to end: scripted model replies through the real anthropic SDK and instructor,
 the real guardrails, DuckDB over the hand-built warehouse, the metadata store."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from guardrails import Policy
 from guardrails.execute import RateLimiter
 from tests.workspace.events_fixture import OTHER_APP
-from tests.workspace.replay import Replay, anthropic_planner
+from tests.workspace.scripted_model import ScriptedModel, anthropic_planner, records
 from warehouse.engines import DuckDBEngine
 from workspace.analyst import AnalystError, AnswerFailed, ChatStore, Session, ask
 from workspace.insights import Funnel, Trend
@@ -24,20 +24,20 @@ from workspace.metadata.audit import AuditLog
 TODAY = date(2026, 10, 26)
 
 
-def ask_with(recording: str, question: str, engine: DuckDBEngine, policy: Policy,
+def ask_with(script: str, question: str, engine: DuckDBEngine, policy: Policy,
              audit: AuditLog | None = None, session: Session | None = None,
-             **kw: object) -> tuple[Replay, object]:
-    replay = Replay(recording)
+             **kw: object) -> tuple[ScriptedModel, object]:
+    scripted = ScriptedModel(script)
     answer = ask(question, session or Session(app_id=policy.tenant_app_id), engine, policy,
-                 planner=anthropic_planner(replay), audit=audit, today=TODAY,
+                 planner=anthropic_planner(scripted), audit=audit, today=TODAY,
                  limiter=RateLimiter(), **kw)  # type: ignore[arg-type]
-    return replay, answer
+    return scripted, answer
 
 
 def ai_rows(audit: AuditLog) -> list[dict[str, object]]:
     """Audit rows of the model's attempts (not the prompt's own catalog queries)."""
     return [r for r in audit.tail(100)
-            if r["source"] == "ai" and not str(r["question"]).startswith("(")]
+            if r["source"] == "chat" and not str(r["question"]).startswith("(")]
 
 
 def warehouse_digest(root: Path) -> str:
@@ -51,26 +51,32 @@ def warehouse_digest(root: Path) -> str:
 
 def test_prompt_carries_the_exact_catalog_and_the_tenant_scope(
         engine: DuckDBEngine, policy: Policy, audit: AuditLog) -> None:
-    replay, _ = ask_with("trend_plan", "How many events per day?", engine, policy, audit)
-    system = replay.system_prompt()
+    scripted, _ = ask_with("trend_plan", "How many events per day?", engine, policy, audit)
+    system = scripted.system_prompt()
     for column, type_ in engine.catalog().tables["events"].items():
         assert f"\n  {column} {type_}" in system
     assert "Only app_id = 'shop' is visible" in system
-    assert "events.app_id values: shop\n" in system
-    assert "events.event_type values: page, signup, activation, purchase" in system
-    assert "revenue (number)" in system and "country (text) e.g. US" in system
+    catalog = records(system)  # the data block
+    assert {"column": "events.app_id", "values": ["shop"]} in catalog
+    assert {"column": "events.event_type",
+            "values": ["page", "signup", "activation", "purchase"]} in catalog
+    assert {"properties_key": "revenue", "type": "number"} in catalog
+    country = next(r for r in catalog if r.get("properties_key") == "country")
+    assert country["type"] == "text" and "US" in country["examples"]
+    assert {"days_with_data": {"first_dt": "2026-10-04", "last_dt": "2026-10-21"}} in catalog
     assert "Today (UTC) is 2026-10-26" in system
     assert OTHER_APP not in system  # other tenants' names never reach the prompt
-    assert replay.requests[0]["messages"][-1] == {"role": "user",
-                                                  "content": "How many events per day?"}
+    assert scripted.requests[0]["messages"][-1] == {"role": "user",
+                                                    "content": "How many events per day?"}
 
 
 def test_unscoped_prompt_shows_the_engine_catalog_samples_exactly(
         engine: DuckDBEngine, unscoped: Policy) -> None:
-    replay, _ = ask_with("trend_plan", "events per day", engine, unscoped)
-    system = replay.system_prompt()
+    scripted, _ = ask_with("trend_plan", "events per day", engine, unscoped)
+    system = scripted.system_prompt()
+    catalog = records(system)
     for column, values in engine.catalog().samples["events"].items():
-        assert f"events.{column} values: {', '.join(values)}" in system
+        assert {"column": f"events.{column}", "values": values} in catalog
     assert "All apps are visible" in system
 
 
@@ -89,15 +95,15 @@ def test_correct_plan_answer_shows_the_sql_that_ran(
 
 def test_hallucinated_column_is_corrected_through_the_guardrails(
         engine: DuckDBEngine, policy: Policy, audit: AuditLog) -> None:
-    replay, answer = ask_with("hallucinated_column", "How many users in the first three days?",
-                              engine, policy, audit)
-    assert len(replay.requests) == 2
+    scripted, answer = ask_with("hallucinated_column",
+                                "How many users in the first three days?", engine, policy, audit)
+    assert len(scripted.requests) == 2
     first, second = answer.attempts
     assert first.error is not None and first.error["code"] == "unknown_column"
     assert first.error["hint"] == "did you mean user_id?"
     assert second.error is None
     # the model saw the code and the hint
-    feedback = replay.text_of(1)
+    feedback = scripted.text_of(1)
     assert "unknown_column" in feedback and "did you mean user_id?" in feedback
     assert "usr_id" in feedback
     # u1 u2 u3 u4 u5 u6 u8 on 10-05..10-07
@@ -160,8 +166,8 @@ def test_system_tables_and_files_are_refused(
 
 def test_follow_ups_refine_the_previous_plan_and_are_persisted(
         engine: DuckDBEngine, policy: Policy, audit: AuditLog, db: SqlEngine) -> None:
-    replay = Replay("follow_up")
-    planner = anthropic_planner(replay)
+    scripted = ScriptedModel("follow_up")
+    planner = anthropic_planner(scripted)
     chats = ChatStore(db)
     session = Session(app_id="shop", actor="ana")
     limiter = RateLimiter()
@@ -169,13 +175,14 @@ def test_follow_ups_refine_the_previous_plan_and_are_persisted(
                    today=TODAY, limiter=limiter)
                for q in ("events per day", "now by country", "only the last day")]
     # the second request carried the first question, its plan and the SQL that ran
-    messages = replay.requests[1]["messages"]
+    messages = scripted.requests[1]["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
     assert messages[0]["content"] == "events per day"
-    assert '"kind":"trend"' in messages[1]["content"]
-    assert answers[0].sql in messages[1]["content"]
+    plan, ran = records(messages[1]["content"])
+    assert plan["plan"]["query"]["kind"] == "trend"
+    assert ran == {"sql_that_ran": answers[0].sql}
     assert messages[2]["content"] == "now by country"
-    assert len(replay.requests[2]["messages"]) == 5
+    assert len(scripted.requests[2]["messages"]) == 5
     assert answers[1].table.column("breakdown").to_pylist() == [
         "US", "other", "US", "other", "US"]
     assert answers[1].chart.kind == "stacked_bar"
@@ -194,11 +201,11 @@ def test_follow_ups_refine_the_previous_plan_and_are_persisted(
 
 def test_unknown_event_goes_back_to_the_model_and_a_bad_chart_falls_back(
         engine: DuckDBEngine, policy: Policy, audit: AuditLog) -> None:
-    replay, answer = ask_with("unknown_event", "signup to purchase funnel", engine, policy,
-                              audit)
+    scripted, answer = ask_with("unknown_event", "signup to purchase funnel", engine, policy,
+                                audit)
     assert answer.attempts[0].error is not None
     assert answer.attempts[0].error["hint"] == "did you mean purchase?"
-    assert "did you mean purchase?" in replay.text_of(1)
+    assert "did you mean purchase?" in scripted.text_of(1)
     assert isinstance(answer.plan.query, Funnel)
     assert answer.table.column("users").to_pylist() == [5, 3, 2]
     assert answer.chart.kind == "funnel"  # the model's chart named a column that is not there
@@ -215,11 +222,13 @@ def test_verified_examples_are_shown_but_never_added_automatically(
                  "SELECT date_trunc('day', event_time) AS day, count(*) FROM events GROUP BY 1",
                  verified_by="maria", note="days are UTC")
     verified.add("Revenue by plan", "SELECT 1", verified_by="maria", app_id=OTHER_APP)
-    replay, _ = ask_with("trend_plan", "How many events per day?", engine, policy, audit,
+    scripted, _ = ask_with("trend_plan", "How many events per day?", engine, policy, audit,
                          verified=verified)
-    system = replay.system_prompt()
+    system = scripted.system_prompt()
     assert "## Verified examples" in system
-    assert "Question: How many events per day last week?" in system
+    [example] = [r for r in records(system) if "question" in r]
+    assert example["question"] == "How many events per day last week?"
+    assert example["sql"].startswith("SELECT date_trunc('day', event_time) AS day")
     assert "Revenue by plan" not in system  # another app's example
     assert len(verified.list()) == 2
 

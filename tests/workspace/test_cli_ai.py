@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import workspace.analyst
 from causality.cli import _Group
 from causality.cli_ai import COMMANDS, format_table
-from tests.workspace.replay import Replay, anthropic_planner
+from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from workspace.metadata import open_db
 from workspace.metadata.audit import AuditLog
 
@@ -35,11 +35,11 @@ def env(tmp_path: Path, fixture_warehouse: Path, monkeypatch: pytest.MonkeyPatch
     return tmp_path
 
 
-def use_recording(monkeypatch: pytest.MonkeyPatch, name: str) -> Replay:
-    replay = Replay(name)
+def use_script(monkeypatch: pytest.MonkeyPatch, name: str) -> ScriptedModel:
+    scripted = ScriptedModel(name)
     monkeypatch.setattr(workspace.analyst, "planner_from_settings",
-                        lambda _llm: anthropic_planner(replay))
-    return replay
+                        lambda _llm: anthropic_planner(scripted))
+    return scripted
 
 
 def test_every_command_has_help() -> None:
@@ -59,7 +59,7 @@ def test_ask_without_a_provider_says_what_to_set(env: Path) -> None:
 
 def test_ask_prints_the_sql_and_table_and_writes_the_chart(
         env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_recording(monkeypatch, "follow_up")
+    use_script(monkeypatch, "follow_up")
     out = env / "chart.html"
     result = CliRunner().invoke(cli, ["ask", "events per day", "--app", "shop",
                                       "--html", str(out)])
@@ -76,13 +76,13 @@ def test_ask_prints_the_sql_and_table_and_writes_the_chart(
     assert data["chat_id"] == chat_id and data["plan"]["query"]["breakdown"]["limit"] == 1
     assert data["chart"]["kind"] == "stacked_bar"
     rows = AuditLog(open_db(f"sqlite:///{env / 'meta.db'}")).tail(50)
-    assert any(r["source"] == "ai" and r["actor"] == "cli" and r["verdict"] == "ok"
+    assert any(r["source"] == "chat" and r["actor"] == "cli" and r["verdict"] == "ok"
                for r in rows)
 
 
 def test_ask_refused_everywhere_shows_each_attempt(
         env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    use_recording(monkeypatch, "prompt_injection_destructive")
+    use_script(monkeypatch, "prompt_injection_destructive")
     result = CliRunner().invoke(cli, ["ask", "delete everything", "--app", "shop"])
     assert result.exit_code == 2
     assert "-- attempt 1 refused (not_read_only):\nDELETE FROM events" in result.output
@@ -93,7 +93,7 @@ def test_eval_writes_a_report(env: Path, monkeypatch: pytest.MonkeyPatch,
                               fixture_warehouse: Path) -> None:
     from tests.workspace.test_eval import MINI_SET
 
-    use_recording(monkeypatch, "eval_answers")
+    use_script(monkeypatch, "eval_answers")
     questions = env / "q.json"
     questions.write_text(json.dumps(MINI_SET))
     report = env / "out" / "report.json"

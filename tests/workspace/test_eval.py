@@ -1,4 +1,4 @@
-"""The eval harness: scoring, a run with recorded right and wrong answers, and the shipped
+"""The eval harness: scoring, a run with scripted right and wrong answers, and the shipped
 question set (every gold query passes the guardrails and runs on DuckDB over demo data)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 from guardrails import Policy, check
 from guardrails.execute import RateLimiter, execute
-from tests.workspace.replay import Replay, anthropic_planner
+from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from warehouse.demo import generate, write
 from warehouse.engines import DuckDBEngine
 from warehouse.schema import TRINO_TYPES
@@ -79,7 +79,7 @@ def test_multisets_and_empty_results() -> None:
                        allow_extra_columns=False).ok
 
 
-# -- the harness with recorded answers -----------------------------------------------------
+# -- the harness with scripted answers -----------------------------------------------------
 
 MINI_SET = {
     "name": "mini",
@@ -98,12 +98,12 @@ MINI_SET = {
 }
 
 
-def test_harness_scores_recorded_right_and_wrong_answers(
+def test_harness_scores_scripted_right_and_wrong_answers(
         engine: DuckDBEngine, unscoped: Policy, audit: AuditLog) -> None:
     questions = QuestionSet.model_validate(MINI_SET)
     seen: list[str] = []
     report = run_eval(questions, engine=engine, planner=anthropic_planner(
-        Replay("eval_answers")), policy=unscoped, audit=audit,
+        ScriptedModel("eval_answers")), policy=unscoped, audit=audit,
         on_result=lambda r: seen.append(r.id))
     assert seen == ["types", "users"]
     right, wrong = report.results
@@ -119,14 +119,14 @@ def test_harness_scores_recorded_right_and_wrong_answers(
     json.dumps(report.to_dict(), default=str)
     # gold and model runs are both audited
     sources = {(r["actor"], r["source"]) for r in audit.tail(50)}
-    assert ("eval:gold", "human") in sources and ("eval", "ai") in sources
+    assert ("eval:gold", "sql") in sources and ("eval", "chat") in sources
 
 
 def test_harness_counts_rejections_and_failures(
         engine: DuckDBEngine, unscoped: Policy) -> None:
     questions = QuestionSet.model_validate({**MINI_SET, "questions": MINI_SET["questions"][:1]})
     report = run_eval(questions, engine=engine, planner=anthropic_planner(
-        Replay("prompt_injection_destructive")), policy=unscoped)
+        ScriptedModel("prompt_injection_destructive")), policy=unscoped)
     [result] = report.results
     assert not result.correct and result.reason == "no answer: answer_failed"
     assert (result.attempts, result.rejections) == (3, 3)
@@ -237,7 +237,7 @@ def test_gold_queries_through_execute_on_the_demo_warehouse(
     try:
         for qid, rows in expected.items():
             q = by_id[qid]
-            run = execute(q.gold_sql, engine=engine, source="human", actor="test",
+            run = execute(q.gold_sql, engine=engine, source="sql", actor="test",
                           policy=Policy(tenant_app_id=q.app, queries_per_minute=None),
                           limiter=RateLimiter())
             assert [tuple(r.values()) for r in run.table.to_pylist()] == rows, qid

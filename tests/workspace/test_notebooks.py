@@ -4,8 +4,10 @@ run by marimo in this process, as a script, and by `marimo export html`."""
 from __future__ import annotations
 
 import ast
+import html
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -19,7 +21,7 @@ from causality.errors import CausalityError
 from causality.settings import load_settings
 from charts import ChartSpec, to_figure
 from tests.workspace.events_fixture import TENANT
-from tests.workspace.replay import Replay, anthropic_planner
+from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from tests.workspace.test_api import point_settings_at
 from warehouse.engines import DuckDBEngine
 from workspace.analyst import Answer, Session
@@ -36,11 +38,11 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fixture_warehouse: Pat
     point_settings_at(monkeypatch, tmp_path, fixture_warehouse)
 
 
-def ask_recorded(recording: str, question: str, engine: DuckDBEngine, db: SqlEngine,
+def ask_scripted(script_name: str, question: str, engine: DuckDBEngine, db: SqlEngine,
                  app_id: str | None = TENANT) -> tuple[Workspace, Answer]:
-    """`Workspace.ask` with the model's reply replayed from a recording."""
+    """`Workspace.ask` with the model's reply served from a hand-written script."""
     ws = Workspace(load_settings(), engine=engine, db=db,
-                   planner=anthropic_planner(Replay(recording)))
+                   planner=anthropic_planner(ScriptedModel(script_name)))
     user = ws.users.add("ann", None, "analyst")
     return ws, ws.ask(question, Session(app_id=app_id, actor=user.username), user)
 
@@ -83,7 +85,7 @@ def decoded(page: str) -> str:
 
 def test_an_exported_answer_reproduces_its_numbers_and_chart_in_marimo(
         engine: DuckDBEngine, db: SqlEngine, tmp_path: Path) -> None:
-    _, answer = ask_recorded("trend_plan", "How many events per day?", engine, db)
+    _, answer = ask_scripted("trend_plan", "How many events per day?", engine, db)
     assert answer.table.column("value").to_pylist() == [7, 8, 6]
     path = tmp_path / "answer.py"
     path.write_text(notebook_source("Events per day", [answer_query(answer)], app_id=TENANT))
@@ -96,7 +98,7 @@ def test_an_exported_answer_reproduces_its_numbers_and_chart_in_marimo(
 
 def test_an_exported_answer_runs_as_a_script_and_as_a_headless_html_export(
         engine: DuckDBEngine, db: SqlEngine, tmp_path: Path) -> None:
-    _, answer = ask_recorded("trend_plan", "How many events per day?", engine, db)
+    _, answer = ask_scripted("trend_plan", "How many events per day?", engine, db)
     path = tmp_path / "notebook.py"
     path.write_text(notebook_source("Daily events, shop", [answer_query(answer)],
                                     app_id=TENANT))
@@ -116,7 +118,7 @@ def test_an_exported_answer_runs_as_a_script_and_as_a_headless_html_export(
 
 def test_a_dashboard_with_two_tiles_exports_and_runs(
         engine: DuckDBEngine, db: SqlEngine, tmp_path: Path) -> None:
-    ws, answer = ask_recorded("trend_plan", "How many events per day?", engine, db)
+    ws, answer = ask_scripted("trend_plan", "How many events per day?", engine, db)
     board = ws.dashboards.create("Shop overview", owner="ann", app_id=TENANT)
     ws.dashboards.add_tile(board.dashboard_id, title="Events per day", sql=answer.sql,
                            chart=answer.chart, insight=answer.insight_kind, created_by="ann")
@@ -221,3 +223,23 @@ def test_the_starter_notebook_shows_the_fixture_numbers() -> None:
     assert defs["refusal"]["code"] == "not_read_only"
     assert ("events", "app_id", "varchar") in {
         (r["table"], r["column"], r["type"]) for r in defs["catalog"].to_pylist()}
+
+
+def test_titles_are_shown_as_written_not_as_markdown_or_html(tmp_path: Path) -> None:
+    title = "[click](javascript:alert(1)) **bold** <i>x</i> ![img](http://x/y.png) # _u_"
+    source = notebook_source(title, [NotebookQuery(title, "SELECT 1 AS n")], app_id=None)
+    path = tmp_path / "titles.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"nb_titles_{id(path)}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    outputs, defs = module.app.run()
+    defs["cz"].close()
+    pages = [str(getattr(out, "text", "")) for out in outputs if out is not None]
+    headings = [page for page in pages if "click" in page]
+    assert len(headings) >= 2  # the notebook's title and the query's
+    for page in headings:
+        assert "<a" not in page and "<strong>" not in page and "<img" not in page
+        assert "<i>" not in page and "<em>" not in page
+        assert "**bold**" in html.unescape(re.sub(r"<[^>]+>", "", page))

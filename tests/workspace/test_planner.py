@@ -1,5 +1,5 @@
-"""The planner over the real anthropic/openai SDKs and real instructor, replaying recorded
-replies at the HTTP layer (tests/workspace/recordings)."""
+"""The planner over the real anthropic/openai SDKs and real instructor, serving scripted
+replies at the HTTP layer (tests/workspace/scripted)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from causality.settings import LLMSettings
 from guardrails import Policy
 from guardrails.execute import RateLimiter
-from tests.workspace.replay import Replay, anthropic_planner, openai_planner
+from tests.workspace.scripted_model import ScriptedModel, anthropic_planner, openai_planner
 from warehouse.engines import DuckDBEngine
 from workspace.analyst import (
     AnalystUnavailable,
@@ -48,52 +48,52 @@ def test_a_provider_without_its_key_or_endpoint_says_which_setting() -> None:
 
 
 def test_a_correct_plan_at_the_first_reply() -> None:
-    replay = Replay("trend_plan")
-    plan = anthropic_planner(replay).plan("system text", [{"role": "user", "content": "q?"}])
+    scripted = ScriptedModel("trend_plan")
+    plan = anthropic_planner(scripted).plan("system text", [{"role": "user", "content": "q?"}])
     assert isinstance(plan, Plan) and isinstance(plan.query, Trend)
     assert plan.query.date_range.start == date(2026, 10, 5)
     assert plan.chart is not None and plan.chart.kind == "line"
-    request = replay.requests[0]
+    request = scripted.requests[0]
     assert request["system"] == "system text"
     assert request["tool_choice"]["name"] == "Plan"
     assert request["tools"][0]["name"] == "Plan"
     assert request["model"] == "claude-sonnet-5"
-    assert replay.urls[0].endswith("/v1/messages")
+    assert scripted.urls[0].endswith("/v1/messages")
 
 
 def test_an_invalid_plan_is_re_asked_by_instructor_then_accepted() -> None:
-    replay = Replay("invalid_then_valid")
-    plan = anthropic_planner(replay, validation_retries=1).plan(
+    scripted = ScriptedModel("invalid_then_valid")
+    plan = anthropic_planner(scripted, validation_retries=1).plan(
         "system", [{"role": "user", "content": "US users per day"}])
-    assert len(replay.requests) == 2
+    assert len(scripted.requests) == 2
     assert plan.query.kind == "trend"
     assert plan.query.filters[0].field == "properties.country"  # type: ignore[union-attr]
     # instructor sent the validation errors back to the model
-    second = replay.text_of(1)
+    second = scripted.text_of(1)
     assert "is not a field" in second and "explanation" in second
 
 
 def test_an_invalid_plan_without_retries_is_a_clear_error() -> None:
-    replay = Replay("invalid_then_valid")
+    scripted = ScriptedModel("invalid_then_valid")
     with pytest.raises(LLMError) as caught:
-        anthropic_planner(replay, validation_retries=0).plan(
+        anthropic_planner(scripted, validation_retries=0).plan(
             "system", [{"role": "user", "content": "q"}])
     assert caught.value.code == "llm_invalid_output"
-    assert len(replay.requests) == 1
+    assert len(scripted.requests) == 1
 
 
-@pytest.mark.parametrize(("recording", "code", "text"), [
+@pytest.mark.parametrize(("script", "code", "text"), [
     ("overloaded_529", "llm_overloaded", "overloaded"),
     ("server_error_500", "llm_provider_error", "Internal server error"),
     ("auth_401", "llm_auth", "invalid x-api-key"),
 ])
-def test_provider_errors_become_clear_messages(recording: str, code: str, text: str) -> None:
-    replay = Replay(recording)
+def test_provider_errors_become_clear_messages(script: str, code: str, text: str) -> None:
+    scripted = ScriptedModel(script)
     with pytest.raises(LLMError) as caught:
-        anthropic_planner(replay).plan("system", [{"role": "user", "content": "q"}])
+        anthropic_planner(scripted).plan("system", [{"role": "user", "content": "q"}])
     err = caught.value
     assert err.code == code and text in err.message and err.hint
-    assert len(replay.requests) == 1  # the SDK's own retries are off in tests
+    assert len(scripted.requests) == 1  # the SDK's own retries are off in tests
 
 
 def test_provider_error_during_ask_is_reported_and_kept_in_the_session(
@@ -101,33 +101,33 @@ def test_provider_error_during_ask_is_reported_and_kept_in_the_session(
     session = Session(app_id="shop")
     with pytest.raises(LLMError, match="overloaded"):
         ask("events per day", session, engine, policy, planner=anthropic_planner(
-            Replay("overloaded_529")), audit=audit, today=TODAY, limiter=RateLimiter())
+            ScriptedModel("overloaded_529")), audit=audit, today=TODAY, limiter=RateLimiter())
     assert session.turns[-1].ok is False
     assert session.turns[-1].error is not None
     assert session.turns[-1].error["code"] == "llm_overloaded"
 
 
 def test_openai_compatible_endpoint(engine: DuckDBEngine, policy: Policy) -> None:
-    replay = Replay("openai_top_events")
+    scripted = ScriptedModel("openai_top_events")
     answer = ask("top 3 events", Session(app_id="shop"), engine, policy,
-                 planner=openai_planner(replay), today=TODAY, limiter=RateLimiter())
+                 planner=openai_planner(scripted), today=TODAY, limiter=RateLimiter())
     assert isinstance(answer.plan.query, TopEvents)
     assert answer.table.column("event_type").to_pylist() == ["activation", "signup", "purchase"]
-    request = replay.requests[0]
-    assert replay.urls[0] == "http://127.0.0.1:11434/v1/chat/completions"
+    request = scripted.requests[0]
+    assert scripted.urls[0] == "http://127.0.0.1:11434/v1/chat/completions"
     assert request["messages"][0]["role"] == "system"
     assert "Only app_id = 'shop' is visible" in request["messages"][0]["content"]
     assert request["tools"][0]["function"]["name"] == "Plan"
 
 
 def test_openai_compatible_endpoint_in_json_mode(engine: DuckDBEngine, policy: Policy) -> None:
-    replay = Replay("openai_json_mode")
+    scripted = ScriptedModel("openai_json_mode")
     answer = ask("how sticky are users?", Session(app_id="shop"), engine, policy,
-                 planner=openai_planner(replay, mode="json"), today=TODAY, limiter=RateLimiter())
+                 planner=openai_planner(scripted, mode="json"), today=TODAY, limiter=RateLimiter())
     assert answer.plan.query.kind == "stickiness"
     assert answer.table.column("users").to_pylist() == [3, 3, 2]
-    assert "tools" not in replay.requests[0]
-    assert replay.requests[0]["response_format"] == {"type": "json_object"}
+    assert "tools" not in scripted.requests[0]
+    assert scripted.requests[0]["response_format"] == {"type": "json_object"}
 
 
 def test_plan_schema_is_data_only() -> None:

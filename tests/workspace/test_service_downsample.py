@@ -102,12 +102,12 @@ def test_the_buckets_keep_the_tenant_scope(ws: Workspace, ann: User) -> None:
 def test_a_chat_answer_charts_its_long_series_in_buckets(
         dense: DuckDBEngine, tmp_path: Path) -> None:
     from causality.settings import LLMSettings
-    from tests.workspace.replay import Replay
+    from tests.workspace.scripted_model import ScriptedModel
     from workspace.analyst import Session, planner_from_settings
 
     planner = planner_from_settings(
         LLMSettings(provider="anthropic", anthropic_api_key="x", sdk_retries=0),
-        http_client=Replay("hourly_series").client())
+        http_client=ScriptedModel("hourly_series").client())
     settings = load_settings(data_dir=tmp_path, workspace={"max_chart_points": MAX_POINTS})
     ws = Workspace(settings, engine=dense, db=open_db(f"sqlite:///{tmp_path / 'm.db'}"),
                    planner=planner)

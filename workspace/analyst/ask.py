@@ -1,7 +1,7 @@
 """`ask`: question → plan → SQL → guardrails → engine → answer, correcting itself.
 
 Each attempt's SQL (compiled from the insight, or the model's own) goes through
-`guardrails.execute` with ``source="ai"``, so it is checked and audited like any query; a
+`guardrails.execute` with ``source="chat"``, so it is checked and audited like any query; a
 plan refused before it became a query is audited as rejected too. A
 rejection or an engine error goes back to the model with its code and hint, up to
 `max_attempts` times. The answer always carries the SQL that actually ran.
@@ -29,6 +29,7 @@ from guardrails.execute import (
 from warehouse.engines import Engine, EngineError
 from workspace.analyst.context import DataContext, describe, has_all_event_types
 from workspace.analyst.errors import AnalystError, AnswerFailed
+from workspace.analyst.fence import names as event_names
 from workspace.analyst.plan import Plan, SqlQuery
 from workspace.analyst.planner import Planner
 from workspace.analyst.prompt import conversation, correction, system_prompt
@@ -167,7 +168,7 @@ class _Runner:
             # Refused before it became a query (an event that does not exist, an insight
             # that cannot compile): still one audited attempt.
             audit_id = self.audit.record(AuditRecord(
-                actor=self.actor, source="ai", question=self.question, verdict="rejected",
+                actor=self.actor, source="chat", question=self.question, verdict="rejected",
                 sql_in=sql or "(no SQL: the plan could not be compiled)",
                 code=error.get("code"), message=error.get("message"), engine=self.engine.name))
             return None, Attempt(plan, sql, error, audit_id or None)
@@ -175,7 +176,7 @@ class _Runner:
         before = len(self.audit.ids)
         try:
             run = execute(sql, engine=self.engine, policy=self.policy, actor=self.actor,
-                          source="ai", audit=self.audit, question=self.question,
+                          source="chat", audit=self.audit, question=self.question,
                           catalog=self.ctx.catalog.tables, limiter=self.limiter)
         except Rejected as err:
             error = {**err.to_dict(), "stage": "guardrails"}
@@ -214,13 +215,14 @@ def _unknown_event(query: Any, ctx: DataContext) -> dict[str, Any] | None:
         names = [query.start_event, query.return_event]
     else:
         names = [getattr(query, "event", None)]
+    shown, _ = event_names(known)  # the ones the prompt shows, not a planted 10k name
     for name in names:
         if name is not None and name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
+            close = difflib.get_close_matches(name, shown, n=1)
             return {"code": "unknown_event", "stage": "plan",
                     "message": f"there is no event type {name!r}",
                     "hint": f"did you mean {close[0]}?" if close
-                    else f"event types: {', '.join(known)}"}
+                    else f"event types: {', '.join(shown)}"}
     return None
 
 

@@ -6,6 +6,9 @@ from a guarded query, the tenant column by the tenant alone (the names of other 
 their events never reach the prompt). The days with data, and the keys of the JSON
 ``properties`` column with a few values each, come from guarded queries too: they see only
 the tenant's rows and are audited like any other.
+
+All of it is written by whoever holds the app's write key: keys that are not plain
+identifiers are left out here (and counted); `prompt` fences, escapes and caps the rest.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from guardrails import Policy, Rejected
 from guardrails.execute import AuditSink, execute
 from warehouse.engines import CatalogInfo, Engine, EngineError
 from warehouse.engines._base import DEFAULT_SAMPLE_VALUES
+from workspace.analyst.fence import clip, is_identifier
 
 SAMPLE_DAYS = 30
 SAMPLE_ROWS = 500
-MAX_KEYS = 40
-MAX_KEY_VALUES = 8
-MAX_VALUE_CHARS = 40
+MAX_KEYS = 40  # property keys shown
+MAX_KEY_VALUES = 8  # example values per key
+MAX_VALUE_CHARS = 40  # per example value
 SUMMARY_SQL = ("SELECT event_type, category, min(dt) AS first_day, max(dt) AS last_day, "
                "count(*) AS events FROM events GROUP BY event_type, category "
                "ORDER BY events DESC LIMIT 1000")
@@ -37,6 +41,8 @@ class DataContext:
     property_keys: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     #: first and last ``dt`` with events, when known
     extent: tuple[str, str] | None = None
+    #: distinct keys seen but left out: not plain identifiers, or beyond `MAX_KEYS`
+    omitted_keys: int = 0
 
     @property
     def event_types(self) -> list[str]:
@@ -60,13 +66,14 @@ def describe(engine: Engine, policy: Policy, *, actor: str, today: date,
     if policy.tenant_app_id is not None:
         catalog = _scoped(catalog, policy, summary)
     keys: dict[str, tuple[str, list[str]]] = {}
+    omitted = 0
     if {"properties", "dt"} <= set(columns):
         since = (today - timedelta(days=SAMPLE_DAYS)).isoformat()
         rows = _rows(f"SELECT properties FROM events WHERE dt >= '{since}' AND properties IS "
                      f"NOT NULL LIMIT {SAMPLE_ROWS}", engine, policy, actor, audit,
                      "(sample of property keys, for the prompt)")
-        keys = property_keys([r["properties"] for r in rows])
-    return DataContext(catalog, keys, extent)
+        keys, omitted = property_keys([r["properties"] for r in rows])
+    return DataContext(catalog, keys, extent, omitted)
 
 
 def has_all_event_types(context: DataContext) -> bool:
@@ -91,7 +98,7 @@ def _scoped(catalog: CatalogInfo, policy: Policy, summary: list[dict[str, Any]])
 def _rows(sql: str, engine: Engine, policy: Policy, actor: str, audit: AuditSink | None,
           purpose: str) -> list[dict[str, Any]]:
     try:
-        run = execute(sql, engine=engine, policy=policy, actor=actor, source="ai", audit=audit,
+        run = execute(sql, engine=engine, policy=policy, actor=actor, source="chat", audit=audit,
                       question=purpose)
     except (Rejected, EngineError):
         return []
@@ -99,9 +106,13 @@ def _rows(sql: str, engine: Engine, policy: Policy, actor: str, audit: AuditSink
     return rows
 
 
-def property_keys(documents: list[str | None]) -> dict[str, tuple[str, list[str]]]:
+def property_keys(documents: list[str | None]
+                  ) -> tuple[dict[str, tuple[str, list[str]]], int]:
+    """Keys that are plain identifiers (at most `MAX_KEYS`) with their kind and a few
+    values each, and how many distinct keys were left out."""
     kinds: dict[str, set[str]] = {}
     values: dict[str, list[str]] = {}
+    omitted: set[str] = set()
     for text in documents:
         try:
             doc = json.loads(text) if text else None
@@ -110,14 +121,16 @@ def property_keys(documents: list[str | None]) -> dict[str, tuple[str, list[str]
         if not isinstance(doc, dict):
             continue
         for key, value in doc.items():
-            if len(kinds) >= MAX_KEYS and key not in kinds:
+            if key not in kinds and (len(kinds) >= MAX_KEYS or not is_identifier(key)):
+                omitted.add(key)
                 continue
             kind = "number" if isinstance(value, int | float) and not isinstance(
                 value, bool) else "text"
             kinds.setdefault(key, set()).add(kind)
             seen = values.setdefault(key, [])
-            shown = str(value)[:MAX_VALUE_CHARS]
+            shown = clip(str(value), MAX_VALUE_CHARS)
             if kind == "text" and len(seen) < MAX_KEY_VALUES and shown not in seen:
                 seen.append(shown)
-    return {key: ("number" if kinds[key] == {"number"} else "text", values[key])
+    keys = {key: ("number" if kinds[key] == {"number"} else "text", values[key])
             for key in sorted(kinds)}
+    return keys, len(omitted)

@@ -2,7 +2,7 @@
 
 For each question: the gold SQL runs through the guardrails (actor ``eval:gold``); the
 analyst answers in a fresh session under the question's app scope (actor ``eval``, every
-attempt audited with ``source="ai"``); the two results are compared with
+attempt audited with ``source="chat"``); the two results are compared with
 `workspace.evals.scoring.compare`. The report counts execution accuracy, guardrail
 rejections, engine errors, attempts and latency, overall and by difficulty.
 """
@@ -92,7 +92,7 @@ def _one(q: Question, questions: QuestionSet, *, engine: Engine, planner: Planne
                             "app": q.app}
     try:
         gold = execute(q.gold_sql, engine=engine, policy=policy, actor="eval:gold",
-                       source="human", audit=audit, question=q.question, limiter=limiter)
+                       source="sql", audit=audit, question=q.question, limiter=limiter)
     except (Rejected, EngineError) as err:
         return QuestionResult(**base, correct=False, reason="the gold SQL does not run",
                               error=err.to_dict())

@@ -61,11 +61,16 @@ app = marimo.App(width="medium", app_title={title})
 @app.cell
 def _():
     import html
+    import re
 
     import marimo as mo
 
     from workspace.api import ChartSpec, connect
-    return ChartSpec, connect, html, mo
+
+    def text(value):
+        """`value` shown as written in markdown: HTML and markdown syntax escaped."""
+        return re.sub(r"([\\\\`*_{{}}\\[\\]()#+\\-.!])", r"\\\\\\1", html.escape(value))
+    return ChartSpec, connect, mo, text
 
 
 @app.cell
@@ -75,8 +80,8 @@ def _(connect):
 
 
 @app.cell
-def _(cz, html, mo):
-    mo.md("# " + html.escape({title}) + "\\n\\n" + html.escape(repr(cz)))
+def _(cz, mo, text):
+    mo.md("# " + text({title}) + "\\n\\n" + text(repr(cz)))
     return
 '''
 
@@ -90,11 +95,11 @@ def _(cz):
 
 
 @app.cell
-def _(ChartSpec, cz, html, mo, sql_{n}, table_{n}):
+def _(ChartSpec, cz, mo, sql_{n}, table_{n}, text):
     chart_{n} = {chart}
     figure_{n} = cz.chart(table_{n}, chart_{n}, insight={insight})
     mo.vstack([
-        mo.md("## " + html.escape({title})),
+        mo.md("## " + text({title})),
         mo.ui.table(table_{n}, selection=None),
         figure_{n},
         mo.accordion({{"SQL": mo.plain_text(sql_{n})}}),

@@ -1,5 +1,6 @@
-"""The Chat page, with the model replaced at its HTTP boundary by recorded replies (the real
-anthropic SDK and instructor), the real guardrails and DuckDB over the fixture warehouse."""
+"""The Chat page, with the model replaced at its HTTP boundary by scripted (hand-written)
+replies (the real anthropic SDK and instructor), the real guardrails and DuckDB over the fixture
+warehouse."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from causality.settings import LLMSettings, load_settings
 from tests.workspace.app._helpers import downloads, open_page, texts
-from tests.workspace.replay import Replay
+from tests.workspace.scripted_model import ScriptedModel
 from warehouse.engines import DuckDBEngine
 from workspace.analyst import planner_from_settings
 from workspace.metadata.users import User
@@ -29,17 +30,17 @@ PER_DAY_SQL = ("SELECT dt, count(*) AS events FROM events "
 
 
 @pytest.fixture
-def recording() -> str | None:
-    """The recorded model replies; a test parametrizes it, None = no model configured."""
+def script_name() -> str | None:
+    """The scripted model replies; a test parametrizes it, None = no model configured."""
     return "trend_plan"
 
 
 @pytest.fixture
-def ws(engine: DuckDBEngine, db: SqlEngine, tmp_path: Path, recording: str | None) -> Workspace:
+def ws(engine: DuckDBEngine, db: SqlEngine, tmp_path: Path, script_name: str | None) -> Workspace:
     planner = None
-    if recording is not None:
+    if script_name is not None:
         llm = LLMSettings(provider="anthropic", anthropic_api_key="x", sdk_retries=0)
-        planner = planner_from_settings(llm, http_client=Replay(recording).client())
+        planner = planner_from_settings(llm, http_client=ScriptedModel(script_name).client())
     return Workspace(load_settings(data_dir=tmp_path), engine=engine, db=db, planner=planner)
 
 
@@ -94,7 +95,7 @@ def test_pin_the_answer_to_a_new_dashboard(app: Callable[..., AppTest],
     assert tile.chart is not None and (tile.chart.kind, tile.chart.x) == ("line", "period")
 
 
-@pytest.mark.parametrize("recording", ["follow_up"])
+@pytest.mark.parametrize("script_name", ["follow_up"])
 def test_only_admins_can_mark_a_verified_query(app: Callable[..., AppTest],
                                                people: dict[str, User], ws: Workspace) -> None:
     admin = ask(open_page(app, people["admin"], "chat"))
@@ -139,7 +140,7 @@ def test_edit_the_sql_and_run_it_again(app: Callable[..., AppTest], people: dict
     assert list(zip(frame["dt"], frame["events"], strict=True)) == [
         ("2026-10-05", 7), ("2026-10-06", 8)]  # still only shop's rows
     assert chart(at)["data"][0]["y"] == [7, 8]
-    [row] = [r for r in ws.audit.tail(50) if r["source"] == "human"]
+    [row] = [r for r in ws.audit.tail(50) if r["source"] == "sql"]
     assert (row["actor"], row["question"], row["verdict"]) == ("sam", QUESTION, "ok")
 
     at.text_area(key=f"{key}.sql").set_value("DELETE FROM events")
@@ -148,7 +149,7 @@ def test_edit_the_sql_and_run_it_again(app: Callable[..., AppTest], people: dict
     assert any("not_read_only" in e.value for e in at.error)
 
 
-@pytest.mark.parametrize("recording", ["prompt_injection_destructive"])
+@pytest.mark.parametrize("script_name", ["prompt_injection_destructive"])
 def test_a_refused_answer_shows_the_guardrails_code(app: Callable[..., AppTest],
                                                     people: dict[str, User],
                                                     ws: Workspace) -> None:
@@ -164,7 +165,7 @@ def test_a_refused_answer_shows_the_guardrails_code(app: Callable[..., AppTest],
     assert chat.turns == 1  # the failed turn is kept too
 
 
-@pytest.mark.parametrize("recording", ["auth_401"])
+@pytest.mark.parametrize("script_name", ["auth_401"])
 def test_a_model_failure_is_a_message_not_a_traceback(app: Callable[..., AppTest],
                                                       people: dict[str, User]) -> None:
     at = ask(open_page(app, people["scoped"], "chat"))
@@ -196,7 +197,7 @@ def test_a_chat_reopens_from_the_list(app: Callable[..., AppTest], people: dict[
     assert list(later.dataframe[0].value["value"]) == [7, 8, 6]
 
 
-@pytest.mark.parametrize("recording", [None])
+@pytest.mark.parametrize("script_name", [None])
 def test_without_a_model_the_page_says_how_and_the_rest_works(
         app: Callable[..., AppTest], people: dict[str, User]) -> None:
     at = open_page(app, people["analyst"], "chat")
