@@ -230,7 +230,10 @@ def trino_run(ctx: click.Context, port: int | None) -> None:
     """Run Trino over the local warehouse with the `lake` catalog, until interrupted.
 
     Registers the external table lake.analytics.events and its partitions at start, and
-    registers new partitions every trino.sync_interval_s seconds.
+    registers new partitions every trino.sync_interval_s seconds. Queries run in resource
+    groups by source: dashboard and embed keep capacity of their own while sql, chat and
+    notebook share a smaller part, so an analyst's heavy scan queues instead of starving
+    dashboards. Regular expressions run on RE2J, in linear time.
     """
     from warehouse.trino_server import TrinoServer, fetch
 
@@ -349,7 +352,10 @@ def _policy(ctx: click.Context, app: str | None) -> Any:
 @click.pass_context
 def sql(ctx: click.Context, query: str, app: str | None, actor: str,
         max_rows: int | None) -> None:
-    """Run a Trino-dialect QUERY through the guardrails and print the table and audit id."""
+    """Run a Trino-dialect QUERY through the guardrails and print the table and audit id.
+
+    The query is audited, and runs on Trino, with source `sql`, as SQL typed in the workspace.
+    """
     from causality.wiring import engine, metadata
     from guardrails.execute import execute
     from workspace.metadata.audit import AuditLog
@@ -360,7 +366,7 @@ def sql(ctx: click.Context, query: str, app: str | None, actor: str,
         policy = policy.model_copy(update={"max_rows": max_rows})
     eng = engine(s)
     try:
-        done = execute(query, engine=eng, policy=policy, actor=actor, source="human",
+        done = execute(query, engine=eng, policy=policy, actor=actor, source="sql",
                        audit=AuditLog(metadata(s)))
     finally:
         eng.close()

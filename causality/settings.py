@@ -163,6 +163,10 @@ class TrinoSettings(_Section):
     admin_user: str = "causality_admin"
     sync_partitions: bool = False
     sync_interval_s: float = Field(30.0, gt=0)
+    query_max_memory: str = Field(
+        "1GB", pattern=r"^\d+(\.\d+)?(B|kB|MB|GB|TB|PB)$",
+        description="memory one query may use across the cluster (Trino's query_max_memory "
+                    "and query_max_total_memory); the server's query.max-memory still caps it")
 
 
 class QuerySettings(_Section):
@@ -209,6 +213,19 @@ class WorkspaceSettings(_Section):
     max_chart_points: int = Field(1_000, ge=50, le=20_000,
                                   description="longer time series are bucketed in SQL")
     embed_ttl_days: float = Field(30.0, gt=0, le=366, description="default embed link life")
+    # Issue 14: signed-in sessions end when idle; failed sign-ins pause a client address too.
+    session_idle_timeout_s: float = Field(
+        1800.0, ge=60, le=7 * 86_400,
+        description="a signed-in person with no click for this long must sign in again")
+    signin_failures_per_address: int = Field(
+        20, ge=1, le=10_000,
+        description="failed sign-ins from one client address (any usernames) that pause it")
+    signin_address_window_s: float = Field(600.0, ge=1, le=86_400,
+                                           description="the window those failures count in")
+    trusted_proxy_hops: int = Field(
+        0, ge=0, le=10,
+        description="reverse proxies in front of the workspace whose X-Forwarded-For is "
+                    "believed; 0 counts the connection's own address")
     # OpenID Connect through st.login; all four set turns it on (local accounts still work).
     oidc_server_metadata_url: str | None = None
     oidc_client_id: str | None = None

@@ -33,7 +33,7 @@ def engine(settings: Settings, cache: bool = False) -> Engine:
 
         t = settings.trino
         trino: Engine = TrinoEngine(host=t.host, port=t.port, user=t.user, catalog=t.catalog,
-                           schema=t.schema_)
+                                    schema=t.schema_, query_max_memory=t.query_max_memory)
         return trino
     s3 = s3_options(settings).filesystem() if settings.warehouse_uri.startswith("s3://") else None
     return DuckDBEngine(settings.warehouse_uri, memory_limit=settings.query.duckdb_memory_limit,

@@ -1,6 +1,8 @@
 """One drawing function per chart kind; `charts.figure.to_figure` picks one and applies the theme.
 
-Each takes a spec already checked against the table (`charts.figure.problems`).
+Each takes a spec already checked against the table (`charts.figure.problems`). Every text that
+plotly draws (titles, axis and tick labels, legend entries, table cells) comes from a result or a
+person, and plotly reads some HTML in it, so each goes through `literal` first.
 """
 
 from __future__ import annotations
@@ -21,14 +23,23 @@ from charts.theme import MUTED, NUMBER_FORMAT, PERCENT_FORMAT, SEQUENTIAL
 SPARSE_POINTS = 40
 
 
+def literal(text: str) -> str:
+    """``text`` as plotly shows it literally: ``<``, ``>`` and ``&`` as entities (plotly knows
+    those three, not ``&quot;``, so quotes stay as they are)."""
+    return html.escape(text, quote=False)
+
+
 def col(table: pa.Table, name: str) -> list[Any]:
+    """A column's values for plotly; text (categories, labels) made `literal`."""
     return [_plain(v) for v in table.column(name).to_pylist()]
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date | str | int | float | bool) or value is None:
+    if isinstance(value, str):
+        return literal(value)
+    if isinstance(value, datetime | date | int | float | bool) or value is None:
         return value
-    return float(value) if hasattr(value, "__float__") else str(value)
+    return float(value) if hasattr(value, "__float__") else literal(str(value))
 
 
 def _groups(table: pa.Table, series: str | None) -> list[tuple[str | None, pa.Table]]:
@@ -39,7 +50,7 @@ def _groups(table: pa.Table, series: str | None) -> list[tuple[str | None, pa.Ta
     order: dict[Any, list[int]] = {}
     for i, key in enumerate(keys):
         order.setdefault(key, []).append(i)
-    return [(str(key), table.take(pa.array(rows))) for key, rows in order.items()]
+    return [(literal(str(key)), table.take(pa.array(rows))) for key, rows in order.items()]
 
 
 def _sorted_by(table: pa.Table, name: str) -> pa.Table:
@@ -69,16 +80,17 @@ def _xy(spec: ChartSpec, table: pa.Table) -> go.Figure:
         fig.update_layout(barmode="stack", legend_traceorder="normal")
     else:
         fig.update_layout(barmode="group")
-    fig.update_xaxes(title_text=spec.x)
-    fig.update_yaxes(title_text=spec.y[0] if len(spec.y) == 1 else None)
+    fig.update_xaxes(title_text=literal(spec.x))
+    fig.update_yaxes(title_text=literal(spec.y[0]) if len(spec.y) == 1 else None)
     fig.update_layout(showlegend=len(fig.data) > 1)
     return fig
 
 
 def _trace_name(label: str | None, measure: str, n_measures: int) -> str:
+    """The legend entry; `label` is already literal."""
     if label is None:
-        return measure
-    return label if n_measures == 1 else f"{label} · {measure}"
+        return literal(measure)
+    return label if n_measures == 1 else f"{label} · {literal(measure)}"
 
 
 def _funnel(spec: ChartSpec, table: pa.Table) -> go.Figure:
@@ -89,7 +101,8 @@ def _funnel(spec: ChartSpec, table: pa.Table) -> go.Figure:
         if order:
             part = _sorted_by(part, order)
         fig.add_trace(go.Funnel(y=[str(v) for v in col(part, spec.x)], x=col(part, spec.y[0]),
-                                name=label or spec.y[0], textinfo="value+percent initial",
+                                name=label or literal(spec.y[0]),
+                                textinfo="value+percent initial",
                                 texttemplate=f"%{{value:{NUMBER_FORMAT}}}<br>"
                                              f"%{{percentInitial:{PERCENT_FORMAT}}}"))
     fig.update_layout(showlegend=len(fig.data) > 1)
@@ -110,15 +123,15 @@ def _heatmap(spec: ChartSpec, table: pa.Table) -> go.Figure:
     shares = all(0.0 <= v <= 1.0 for row in z for v in row if v is not None)
     value_format = PERCENT_FORMAT if shares else NUMBER_FORMAT
     fig = go.Figure(go.Heatmap(
-        z=z, x=[str(c) for c in cols], y=[_label(r) for r in rows],
+        z=z, x=[literal(str(c)) for c in cols], y=[literal(_label(r)) for r in rows],
         colorscale=[list(stop) for stop in SEQUENTIAL], zmin=0.0 if shares else None,
         zmax=1.0 if shares else None, text=_cell_text(z, shares), texttemplate="%{text}",
         hoverongaps=False, colorbar={"tickformat": ".0%" if shares else NUMBER_FORMAT},
-        hovertemplate=(f"{html.escape(spec.series)} %{{y}}, {html.escape(spec.x)} %{{x}}: "
+        hovertemplate=(f"{literal(spec.series)} %{{y}}, {literal(spec.x)} %{{x}}: "
                        f"%{{z:{value_format}}}<extra></extra>")))
-    fig.update_yaxes(autorange="reversed", title_text=spec.series, type="category",
+    fig.update_yaxes(autorange="reversed", title_text=literal(spec.series), type="category",
                      showgrid=False)
-    fig.update_xaxes(title_text=spec.x, type="category", showline=False, ticks="")
+    fig.update_xaxes(title_text=literal(spec.x), type="category", showline=False, ticks="")
     return fig
 
 
@@ -140,7 +153,7 @@ def _number(spec: ChartSpec, table: pa.Table) -> go.Figure:
     (``▲ 40``) when it is zero or negative, where a percentage means nothing.
     """
     value = _first(table, spec.y[0])
-    title = html.escape(spec.y[0])
+    title = literal(spec.y[0])
     previous = _first(table, spec.y[1]) if len(spec.y) > 1 else None
     if value is None or previous is None:
         return go.Figure(go.Indicator(mode="number", value=value, title={"text": title}))
@@ -148,7 +161,7 @@ def _number(spec: ChartSpec, table: pa.Table) -> go.Figure:
     delta = {"reference": previous, "relative": relative,
              "valueformat": "+" + (PERCENT_FORMAT if relative else NUMBER_FORMAT)}
     title += (f"<br><span style='font-size:0.8em;color:{MUTED}'>"
-              f"{html.escape(spec.y[1])}: {_number_text(previous)}</span>")
+              f"{literal(spec.y[1])}: {_number_text(previous)}</span>")
     return go.Figure(go.Indicator(mode="number+delta", value=value, delta=delta,
                                   title={"text": title}))
 
@@ -168,7 +181,7 @@ def _table(spec: ChartSpec, table: pa.Table) -> go.Figure:
     columns = table.column_names
     numeric = [is_numeric(table.schema.field(c).type) for c in columns]
     return go.Figure(go.Table(
-        header={"values": [html.escape(c) for c in columns],
+        header={"values": [literal(c) for c in columns],
                 "align": ["right" if n else "left" for n in numeric]},
         cells={"values": [col(table, c) for c in columns],
                "format": [NUMBER_FORMAT if n else "" for n in numeric],

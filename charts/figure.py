@@ -9,13 +9,12 @@ else a table.
 
 from __future__ import annotations
 
-import html
 import re
 
 import plotly.graph_objects as go
 import pyarrow as pa
 
-from charts._draw import DRAW
+from charts._draw import DRAW, literal
 from charts._shape import is_numeric, is_time
 from charts.errors import ChartError
 from charts.spec import ChartSpec
@@ -103,6 +102,6 @@ def to_figure(spec: ChartSpec, table: pa.Table) -> go.Figure:
         raise ChartError("; ".join(found), hint="choose columns the result has, or let the "
                          "chart be picked automatically", columns=table.column_names)
     fig = DRAW[spec.kind](spec, table)
-    fig.update_layout(template=TEMPLATE_NAME, title_text=html.escape(spec.title) or None,
+    fig.update_layout(template=TEMPLATE_NAME, title_text=literal(spec.title) or None,
                       margin={**MARGIN, "t": TITLED_TOP_MARGIN if spec.title else MARGIN["t"]})
     return fig

@@ -135,7 +135,8 @@ class Client:
         scope = self._scope(app_id)
         ws = self.workspace
         done = execute(sql, engine=ws.engine, policy=ws.policy(scope), actor=self.actor,
-                       source="notebook", audit=ws.audit, question=question)
+                       source="notebook", audit=ws.audit, question=question,
+                       limiter=ws.limiter)
         return done.table
 
     def _scope(self, wanted: str | None) -> str | None:

@@ -38,6 +38,7 @@ from workspace.metadata import KeyStore, VerifiedQueries, open_db
 from workspace.metadata.audit import AuditLog
 from workspace.metadata.dashboards import Dashboard, DashboardStore, Tile
 from workspace.metadata.embeds import EmbedLinks
+from workspace.metadata.ratelimit import SharedRateLimiter, SlidingWindows
 from workspace.metadata.users import User, UserStore
 
 if TYPE_CHECKING:
@@ -144,6 +145,16 @@ class Workspace:
     def audit(self) -> AuditLog:
         return AuditLog(self.db)
 
+    @cached_property
+    def windows(self) -> SlidingWindows:
+        """Sliding-window counts shared by every process on this metadata store."""
+        return SlidingWindows(self.db)
+
+    @cached_property
+    def limiter(self) -> SharedRateLimiter:
+        """Each person's queries per minute, counted across every workspace process."""
+        return SharedRateLimiter(self.windows)
+
     def planner(self) -> Planner:
         """The model planner, or `AnalystUnavailable` saying how to configure one."""
         if self._planner is None:
@@ -186,23 +197,24 @@ class Workspace:
                                hint="ask an admin to change your role")
 
     # -- queries -----------------------------------------------------------------------
-    def check(self, sql: str, app_id: str | None,
-              engine: Engine | None = None) -> tuple[CheckedQuery, Estimate]:
+    def check(self, sql: str, app_id: str | None, engine: Engine | None = None,
+              source: Source = "sql") -> tuple[CheckedQuery, Estimate]:
         """The guardrails' verdict and the engine's cost estimate, without running."""
         engine = engine or self.engine
         checked = check(sql, engine.catalog(samples=False).tables, self.policy(app_id))
-        return checked, engine.explain(checked.sql)
+        return checked, engine.explain(checked.sql, source=source)
 
     def run_sql(self, sql: str, *, user: User, app_id: str | None = None,
-                source: Source = "human", question: str | None = None,
+                source: Source = "sql", question: str | None = None,
                 engine: Engine | None = None) -> Execution:
         """Run `sql` (Trino dialect) through the guardrails as `user`; audited. `engine`
         replaces the shared one (the SQL page's own, so that Cancel stops only its query)."""
-        if source == "human":
+        if source == "sql":
             self.require(user, "analyst")
         return execute(sql, engine=engine or self.engine,
                        policy=self.policy(self.scope(user, app_id)), actor=user.username,
-                       source=source, audit=self.audit, question=question)
+                       source=source, audit=self.audit, question=question,
+                       limiter=self.limiter)
 
     def ask(self, question: str, session: Session, user: User) -> Answer:
         self.require(user, "analyst")
@@ -212,13 +224,13 @@ class Workspace:
                      audit=self.audit, verified=self.verified, chats=self.chats,
                      max_attempts=self.settings.llm.max_attempts,
                      examples=self.settings.llm.examples,
-                     context=self.context(scope, user.username))
+                     context=self.context(scope, user.username), limiter=self.limiter)
         written = answer.attempts[-1].sql if answer.attempts else None
         if written is None:
             return answer
         points, thinned = self.chart_data(written, answer.table, answer.chart,
                                           truncated="truncated" in answer.flags, tenant=scope,
-                                          actor=user.username, source="ai", question=question)
+                                          actor=user.username, source="chat", question=question)
         return dataclasses.replace(answer, chart_table=points) if thinned else answer
 
     def context(self, app_id: str | None, actor: str) -> DataContext:
@@ -255,7 +267,8 @@ class Workspace:
             if hit is None:
                 sql = restrict_dates(tile.sql, filters.start, filters.end)
                 run = execute(sql, engine=self.engine, policy=self.policy(tenant), actor=actor,
-                              source=source, audit=self.audit, question=tile.title)
+                              source=source, audit=self.audit, question=tile.title,
+                              limiter=self.limiter)
                 spec = self._spec(tile.chart, run.table, tile.insight)
                 table, down = self.chart_data(sql, run.table, spec,
                                               truncated=run.result.truncated, tenant=tenant,
@@ -292,7 +305,8 @@ class Workspace:
         if wrapped is None:
             return table, False
         thinned = execute(wrapped, engine=self.engine, policy=self.policy(tenant), actor=actor,
-                          source=source, audit=self.audit, question=question)
+                          source=source, audit=self.audit, question=question,
+                          limiter=self.limiter)
         return thinned.table, True
 
     def refresh(self) -> None:

@@ -34,7 +34,7 @@ D5, D6, D7 = (datetime(2026, 10, d) for d in (5, 6, 7))
 
 def run(insight: Any, engine: DuckDBEngine, policy: Policy) -> list[dict[str, Any]]:
     sql = compile_insight(insight, TODAY)
-    result = execute(sql, engine=engine, policy=policy, actor="test", source="human",
+    result = execute(sql, engine=engine, policy=policy, actor="test", source="sql",
                      limiter=RateLimiter())
     return result.table.to_pylist()
 

@@ -56,7 +56,7 @@ def trino(trino_server: TrinoHandle) -> Iterator[TrinoEngine]:
 def run(insight: Any, engine: TrinoEngine) -> list[dict[str, Any]]:
     policy = Policy(engine="trino", tenant_app_id=TENANT, queries_per_minute=None)
     result = execute(compile_insight(insight, TODAY), engine=engine, policy=policy,
-                     actor="test", source="human", limiter=RateLimiter())
+                     actor="test", source="sql", limiter=RateLimiter())
     return _plain(result.table)
 
 

@@ -21,7 +21,7 @@ from causality.settings import load_settings
 from charts import ChartSpec
 from guardrails import Rejected
 from tests.workspace.events_fixture import OTHER_APP, TENANT
-from tests.workspace.replay import Replay, anthropic_planner
+from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from warehouse.engines import DuckDBEngine, Estimate
 from workspace.analyst import Session
 from workspace.filters import Filters
@@ -144,7 +144,7 @@ def test_an_unscoped_user_sees_every_app_or_the_one_they_pick(ws: Workspace,
     assert rows(ws.run_sql(BY_TYPE, user=ann, app_id=OTHER_APP).table) == NEWS_BY_TYPE
 
 
-@pytest.mark.parametrize("source", ["human", "ai", "notebook"])
+@pytest.mark.parametrize("source", ["sql", "chat", "notebook"])
 def test_every_run_is_audited_under_the_user_with_its_source(ws: Workspace, person: Person,
                                                              source: str) -> None:
     sam = person("analyst", TENANT)
@@ -418,29 +418,29 @@ def test_context_is_cached_per_scope(ws: Workspace, person: Person) -> None:
 
 def test_ask_answers_as_the_user_in_their_scope(engine: DuckDBEngine, db: SqlEngine,
                                                 tmp_path: Path, person: Person) -> None:
-    replay = Replay("trend_plan")
+    script = ScriptedModel("trend_plan")
     ws = Workspace(load_settings(data_dir=tmp_path), engine=engine, db=db,
-                   planner=anthropic_planner(replay))
+                   planner=anthropic_planner(script))
     sam = person("analyst", TENANT)
     answer = ws.ask("How many events per day?", Session(app_id=TENANT, actor=sam.username),
                     sam)
     assert [r["value"] for r in answer.table.to_pylist()] == [7, 8, 6]
     assert f"app_id = '{TENANT}'" in answer.sql
     rows_ = audited(ws)
-    assert rows_ and all(r["actor"] == sam.username and r["source"] == "ai" for r in rows_)
+    assert rows_ and all(r["actor"] == sam.username and r["source"] == "chat" for r in rows_)
     assert ws.chats.load(answer.chat_id or "").turns[0].ok
 
 
 def test_ask_needs_an_analyst_and_their_own_scope(engine: DuckDBEngine, db: SqlEngine,
                                                   tmp_path: Path, person: Person) -> None:
-    replay = Replay("trend_plan")
+    script = ScriptedModel("trend_plan")
     ws = Workspace(load_settings(data_dir=tmp_path), engine=engine, db=db,
-                   planner=anthropic_planner(replay))
+                   planner=anthropic_planner(script))
     with pytest.raises(AccessDenied):
         ws.ask("events?", Session(), person("viewer"))
     with pytest.raises(AccessDenied):
         ws.ask("events?", Session(app_id=OTHER_APP), person("analyst", TENANT))
-    assert replay.requests == [] and audited(ws) == []
+    assert script.requests == [] and audited(ws) == []
 
 
 def test_without_a_model_the_status_says_how_to_set_one(ws: Workspace) -> None:

@@ -1,87 +1,108 @@
 """Signing in and out: local accounts (a password form) and OpenID Connect through `st.login`.
 
-A wrong username and a wrong password get the same message, and both count towards the same
-per-username limit on failed attempts. The signed-in user is re-read from the metadata store on
-every run, so a role change, a new app scope or a disabled account takes effect at once.
+A wrong username and a wrong password get the same message, and both count as failed attempts:
+five in a minute pause the username, and `workspace.signin_failures_per_address` within
+`workspace.signin_address_window_s` pause the client's address whatever usernames it tried
+(password spraying). The counts live in the metadata store (`Workspace.windows`), shared by
+every workspace process. An attempt takes its place in both counts before the password is
+checked, so parallel attempts cannot slip past a limit, and gives it back when it succeeds.
+
+The signed-in user is re-read from the metadata store on every run, so a role change, a new
+app scope or a disabled account takes effect at once; `workspace.session_idle_timeout_s`
+without a run signs the person out.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import math
-import threading
-import time
-from collections import deque
+from collections.abc import Sequence
 
 import streamlit as st
 
-from workspace.app._context import USER_KEY, WORKSPACE_KEY, signed_in_user
+from causality.errors import CausalityError
+from workspace.app._context import (
+    USER_KEY,
+    WORKSPACE_KEY,
+    renew_session,
+    signed_in_user,
+    start_session,
+)
 from workspace.app._look import plain
 from workspace.metadata.users import User, UserError
 from workspace.service import Workspace
 
 FAILED_SIGNINS = 5  # per username, within the window below
 FAILED_WINDOW_S = 60.0
-MAX_TRACKED_NAMES = 10_000
 WRONG_CREDENTIALS = "Wrong username or password."
+LOOPBACK = "loopback"  # Streamlit reports a client on 127.0.0.1 or ::1 as no address
+IPV6_PREFIX = 64  # one IPv6 subscriber gets a whole /64: count it as one client
+UNAVAILABLE = ("Signing in is not possible right now: the metadata store does not answer. "
+               "Try again in a minute; if it persists, tell an admin.")
 
 
-class Throttle:
-    """Failed sign-ins per username within a sliding window; one per process."""
-
-    def __init__(self, limit: int = FAILED_SIGNINS, window_s: float = FAILED_WINDOW_S):
-        self.limit, self.window_s = limit, window_s
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def wait_s(self, name: str) -> float:
-        """Seconds until ``name`` may try again (0 when it may now)."""
-        now = time.monotonic()
-        with self._lock:
-            recent = self._recent(name, now)
-            if len(recent) < self.limit:
-                return 0.0
-            return max(0.0, recent[0] + self.window_s - now)
-
-    def failed(self, name: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._failures) >= MAX_TRACKED_NAMES:
-                for stale in [n for n, q in self._failures.items() if not self._recent(n, now)]:
-                    del self._failures[stale]
-            self._failures.setdefault(name, deque()).append(now)
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name, None)
-
-    def _recent(self, name: str, now: float) -> deque[float]:
-        recent = self._failures.get(name, deque())
-        while recent and now - recent[0] > self.window_s:
-            recent.popleft()
-        return recent
+def client_address(peer: str | None, forwarded: Sequence[str], trusted_hops: int) -> str:
+    """The address failed sign-ins are counted against: the connection's peer or, behind
+    ``trusted_hops`` reverse proxies, the address the outermost of them saw (the entry that
+    many from the right of X-Forwarded-For; entries further left are the client's own word).
+    """
+    chosen = _ip(peer) if peer else None
+    entries = [part for value in forwarded for part in value.split(",")]
+    if trusted_hops and len(entries) >= trusted_hops:
+        chosen = _ip(entries[-trusted_hops]) or chosen
+    if chosen is None:
+        return LOOPBACK if peer is None else peer[:64]
+    if chosen.version == 6:
+        return str(ipaddress.ip_network(f"{chosen}/{IPV6_PREFIX}", strict=False))
+    return str(chosen)
 
 
-@st.cache_resource(show_spinner=False)
-def _throttle() -> Throttle:
-    return Throttle()
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip()
+    if text.startswith("["):  # [v6] or [v6]:port
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        found = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    mapped = found.ipv4_mapped if isinstance(found, ipaddress.IPv6Address) else None
+    return mapped or found
 
 
-def password_sign_in(ws: Workspace, username: str, password: str) -> User | str:
+def request_address(trusted_hops: int) -> str:
+    """`client_address` of the browser session running this script."""
+    forwarded = st.context.headers.get_all("X-Forwarded-For") if trusted_hops else []
+    return client_address(st.context.ip_address, forwarded, trusted_hops)
+
+
+def password_sign_in(ws: Workspace, username: str, password: str, address: str) -> User | str:
     """The user, or the message to show (never saying which of the two was wrong)."""
     name = username.strip()[:64]
     if not name or not password:
         return "Enter your username and your password."
-    throttle = _throttle()
-    wait = throttle.wait_s(name)
-    if wait > 0:
-        return (f"Too many failed sign-ins for this username. Try again in "
-                f"{math.ceil(wait)} seconds.")
-    user = ws.users.authenticate(name, password)
-    if user is None:
-        throttle.failed(name)
-        return WRONG_CREDENTIALS
-    throttle.succeeded(name)
+    settings = ws.settings.workspace
+    by_address, by_name = f"signin-address:{address}", f"signin-user:{name}"
+    try:
+        tried = ws.windows.take(by_address, settings.signin_failures_per_address,
+                                settings.signin_address_window_s)
+        if not tried.taken:
+            return ("Too many failed sign-ins from your network address. Try again in "
+                    f"{math.ceil(tried.wait_s)} seconds.")
+        tried = ws.windows.take(by_name, FAILED_SIGNINS, FAILED_WINDOW_S)
+        if not tried.taken:
+            ws.windows.give_back(by_address)  # no password was checked
+            return ("Too many failed sign-ins for this username. Try again in "
+                    f"{math.ceil(tried.wait_s)} seconds.")
+        user = ws.users.authenticate(name, password)
+        if user is None:
+            return WRONG_CREDENTIALS
+        ws.windows.clear(by_name)
+        ws.windows.give_back(by_address)
+    except CausalityError:  # the store is down: nobody signs in uncounted
+        return UNAVAILABLE
     return user
 
 
@@ -109,8 +130,13 @@ def current_user(ws: Workspace) -> User | None:
     if user is None:
         found = sso_identity(ws)
         if isinstance(found, User):
-            st.session_state[USER_KEY] = found
+            start_session(found)
             return found
+        return None
+    idle_s = ws.settings.workspace.session_idle_timeout_s
+    if not renew_session(idle_s):
+        sign_out(reason=f"You were signed out after {idle_s / 60:g} minutes without activity. "
+                        "Sign in again.")
         return None
     try:
         fresh = ws.users.get(user.username)
@@ -153,9 +179,10 @@ def render_signin(ws: Workspace) -> None:
             submitted = st.form_submit_button("Sign in", type="primary", width="stretch",
                                               key="signin_submit")
         if submitted:
-            outcome = password_sign_in(ws, username, password)
+            outcome = password_sign_in(ws, username, password,
+                                       request_address(ws.settings.workspace.trusted_proxy_hops))
             if isinstance(outcome, User):
-                st.session_state[USER_KEY] = outcome
+                start_session(outcome)
                 st.rerun()
             st.error(outcome)
         if ws.settings.workspace.oidc_enabled:

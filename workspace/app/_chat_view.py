@@ -161,7 +161,7 @@ def _sql_editor(ws: Workspace, user: User, session: Session, turn: Turn, state: 
         if st.button("Run this SQL", key=f"{key}.run", icon=":material/play_arrow:"):
             state.error = None
             try:
-                run = ws.run_sql(text, user=user, app_id=session.app_id, source="human",
+                run = ws.run_sql(text, user=user, app_id=session.app_id, source="sql",
                                  question=turn.question)
             except CausalityError as err:
                 state.error = err.to_dict()

@@ -3,13 +3,15 @@
 The workspace is built once per process from the settings (``st.cache_resource``). Tests put a
 ready `Workspace` (test warehouse, in-memory metadata, a fake planner) into
 ``st.session_state[WORKSPACE_KEY]`` before the first run; it then wins over the settings.
-The signed-in user lives in ``st.session_state[USER_KEY]`` and is set only by the sign-in page
-after a password check (or by Streamlit's OIDC login).
+The signed-in user lives in ``st.session_state[USER_KEY]`` (the time of their last run in
+``ACTIVE_KEY``) and is set only by the sign-in page after a password check (or by Streamlit's
+OIDC login).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from workspace.service import Workspace
 
 WORKSPACE_KEY = "_causality_workspace"
 USER_KEY = "_causality_user"
+ACTIVE_KEY = "_causality_active_at"  # Unix time of the signed-in person's last run
 CONFIG_ENV = "CAUSALITY_CONFIG"
 
 
@@ -46,6 +49,26 @@ def get_workspace() -> Workspace:
 def signed_in_user() -> User | None:
     user = st.session_state.get(USER_KEY)
     return user if isinstance(user, User) else None
+
+
+def start_session(user: User) -> None:
+    st.session_state[USER_KEY] = user
+    st.session_state[ACTIVE_KEY] = time.time()
+
+
+def idle_too_long(idle_timeout_s: float) -> bool:
+    """True when the signed-in person's last run is more than ``idle_timeout_s`` ago."""
+    last = st.session_state.get(ACTIVE_KEY)
+    return isinstance(last, float | int) and time.time() - last > idle_timeout_s
+
+
+def renew_session(idle_timeout_s: float) -> bool:
+    """Count this run as the signed-in person's activity; False, renewing nothing, when they
+    were idle too long (they must then sign in again)."""
+    if idle_too_long(idle_timeout_s):
+        return False
+    st.session_state[ACTIVE_KEY] = time.time()
+    return True
 
 
 def page_context(role: Role = "viewer") -> AppContext:

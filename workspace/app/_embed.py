@@ -28,7 +28,7 @@ def render_embed(ws: Workspace, token: str) -> None:
         refused(err)
         return
     filters, problems = _dates(st.query_params.to_dict(), link)
-    st.title(board.name)
+    st.title(plain(board.name))
     st.caption(f"App {plain(link.app_id)} · read-only shared view · link expires "
                f"{link.expires_at:%Y-%m-%d %H:%M} UTC")
     for problem in problems:
@@ -40,9 +40,10 @@ def render_embed(ws: Workspace, token: str) -> None:
 def refused(err: CausalityError) -> None:
     """The 403-style page: what is wrong and what to do, nothing of the dashboard."""
     st.title(REFUSED_TITLE)
-    st.error(f"{err.message[:1].upper()}{err.message[1:]}.", icon=":material/block:")
+    st.error(plain(f"{err.message[:1].upper()}{err.message[1:]}."), icon=":material/block:")
     if err.hint:
-        st.caption(f"{err.hint[:1].upper()}{err.hint[1:]}. (403 · `{err.code}`)")
+        code = err.code.replace("`", "")[:80]
+        st.caption(f"{plain(err.hint[:1].upper() + err.hint[1:])}. (403 · `{code}`)")
 
 
 def _dates(params: Mapping[str, str], link: EmbedLink) -> tuple[Filters, list[str]]:

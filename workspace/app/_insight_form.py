@@ -145,7 +145,8 @@ def friendly(err: ValidationError) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         if where == "steps" and problem["type"] == "too_short":
             message = "pick at least two steps, in the order users take them"
-        lines.append(f"{_FIELD_NAMES.get(where, where or 'Form')}: {message}")
+        lines.append(f"{plain(_FIELD_NAMES.get(where, where or 'Form'))}: "
+                     f"{plain(message, limit=500)}")
     return "\n".join(f"- {line}" for line in lines)
 
 
@@ -180,7 +181,7 @@ def run_insight(ws: Workspace, user: User, scope: str | None, kind: str,
     question = describe(model, today)
     try:
         sql = compile_insight(model, today)
-        run = ws.run_sql(sql, user=user, app_id=scope, source="human", question=question)
+        run = ws.run_sql(sql, user=user, app_id=scope, source="sql", question=question)
     except CausalityError as err:
         show_error(err)
         return None

@@ -8,6 +8,7 @@ import streamlit as st
 
 from causality.errors import CausalityError
 from workspace.app._boards import can_manage
+from workspace.app._look import plain
 from workspace.app._results import show_error
 from workspace.app._scope import pick_scope
 from workspace.filters import Filters, restrict_dates
@@ -39,7 +40,7 @@ def create_form(ws: Workspace, user: User) -> None:
 def edit_form(ws: Workspace, user: User, board: Dashboard) -> None:
     """Rename or delete ``board`` (only someone who may manage it sees this)."""
     if not can_manage(user, board):
-        st.caption(f"Only analysts of app {board.app_id} change this dashboard.")
+        st.caption(f"Only analysts of app {plain(board.app_id)} change this dashboard.")
         return
     name = st.text_input("Rename to", value=board.name, key=f"rename-{board.dashboard_id}")
     try:
@@ -68,7 +69,7 @@ def notebook_button(ws: Workspace, board: Dashboard, filters: Filters,
     try:
         source = notebook_source(board.name, queries, app_id=tenant)
     except CausalityError as err:
-        st.caption(f"No notebook: {err.message}")
+        st.caption(f"No notebook: {plain(err.message)}")
         return
     st.download_button("Notebook", data=source, file_name=f"{slug(board.name)}.py",
                        mime="text/x-python", key="download_notebook",

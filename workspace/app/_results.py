@@ -64,7 +64,7 @@ def from_execution(run: Execution, *, question: str, insight: str | None,
     if ws is not None and written:
         try:
             thinned, down = ws.chart_data(written, table, chart, truncated=run.result.truncated,
-                                          tenant=scope, actor=actor, source="human",
+                                          tenant=scope, actor=actor, source="sql",
                                           question=question)
         except CausalityError:
             thinned, down = table, False  # the table is still right; the chart shows it all

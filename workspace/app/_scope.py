@@ -8,6 +8,7 @@ import contextlib
 import streamlit as st
 
 from causality.errors import CausalityError
+from workspace.app._look import plain
 from workspace.metadata.users import User
 from workspace.service import Workspace
 
@@ -27,7 +28,7 @@ def pick_scope(ws: Workspace, user: User, key: str, *, label: str = "App",
                disabled: bool = False) -> str | None:
     """The app scope for this page: the user's own app, or one they pick (None = all)."""
     if user.app_id is not None:
-        st.caption(f"App: **{user.app_id}** (your account sees only this app)")
+        st.caption(f"App: **{plain(user.app_id)}** (your account sees only this app)")
         return user.app_id
     # A None option would show as "Choose an option": the empty string stands for all apps.
     picked = st.selectbox(label, ["", *known_apps(ws)], key=key, disabled=disabled,

@@ -36,10 +36,7 @@ def own_engine(ws: Workspace) -> Engine | None:
         from warehouse.engines.trino_engine import TrinoEngine
 
         if isinstance(shared, TrinoEngine):
-            return TrinoEngine(shared.host, shared.port, user=shared.user,
-                               catalog=shared.catalog_name, schema=shared.schema,
-                               max_scan_bytes=shared.max_scan_bytes,
-                               http_scheme=shared.http_scheme)
+            return shared.fork()
     return None
 
 
@@ -53,7 +50,7 @@ def estimate(ws: Workspace, engine: Engine, sql: str, scope: str | None,
 def run_guarded(ws: Workspace, engine: Engine, sql: str, *, user: User, scope: str | None,
                 question: str | None = None) -> Execution:
     """`Workspace.run_sql`, on `engine`: checked, capped, audited under `user`."""
-    return ws.run_sql(sql, user=user, app_id=scope, source="human", question=question,
+    return ws.run_sql(sql, user=user, app_id=scope, source="sql", question=question,
                       engine=engine)
 
 

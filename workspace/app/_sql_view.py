@@ -9,7 +9,7 @@ import streamlit as st
 from causality.errors import CausalityError
 from guardrails import CheckedQuery
 from warehouse.engines import Engine, Estimate
-from workspace.app._look import plain
+from workspace.app._look import code, plain
 from workspace.app._pin import Pinnable, pin_control
 from workspace.app._results import describe_estimate, from_execution, show_error, show_result
 from workspace.app._sql_run import QueryJob, estimate, own_engine
@@ -46,8 +46,9 @@ def catalog_panel(ws: Workspace, user: User, scope: str | None) -> None:
             show_error(err)
             return
         for table, columns in tables.items():
-            st.markdown(f"**{table}**")
-            st.markdown("\n".join(f"- `{name}` {kind}" for name, kind in columns.items()))
+            st.markdown(f"**{plain(table)}**")
+            st.markdown("\n".join(f"- {code(name)} {plain(kind)}"
+                                  for name, kind in columns.items()))
         if events:
             st.caption("event_type values: " + plain(", ".join(events), limit=2000))
         st.caption("JSON columns: read a key with json_extract_scalar(properties, '$.key').")

@@ -14,6 +14,8 @@ import streamlit as st
 from causality.errors import CausalityError
 from charts import to_figure
 from guardrails.execute import Source
+from workspace.app._context import idle_too_long
+from workspace.app._look import plain
 from workspace.filters import Filters
 from workspace.metadata.dashboards import Tile
 from workspace.service import TileResult, Workspace
@@ -46,9 +48,11 @@ def render_tiles(ws: Workspace, tiles: Sequence[Tile], run: TileRun) -> None:
 
 @st.fragment(parallel=True)
 def _tile(ws: Workspace, tile: Tile, run: TileRun) -> None:
+    if run.source != "embed" and idle_too_long(ws.settings.workspace.session_idle_timeout_s):
+        st.rerun(scope="app")  # a tile's own rerun skips main.py, which signs idle people out
     with st.container(border=True):
         head, tools = st.columns([5, 1], vertical_alignment="center")
-        head.markdown(f"**{tile.title}**")
+        head.markdown(f"**{plain(tile.title)}**")
         refresh = run.refresh
         if run.source != "embed" and tools.button(
                 "", key=f"refresh-{tile.tile_id}", icon=":material/refresh:",
@@ -71,7 +75,8 @@ def _body(result: TileResult) -> None:
     try:
         figure = to_figure(result.chart, result.table)
     except CausalityError as err:
-        st.warning(f"The chart cannot be drawn: {err.message}. Showing the table instead.")
+        st.warning(f"The chart cannot be drawn: {plain(err.message)}. Showing the table "
+                   "instead.")
         st.dataframe(result.table, hide_index=True)
     else:
         st.plotly_chart(figure, theme=None, key=f"chart-{result.tile.tile_id}")
@@ -89,10 +94,10 @@ def _caption(result: TileResult) -> str:
 
 def _error_card(error: dict[str, object]) -> None:
     message = str(error.get("message") or "this tile could not run")
-    hint = str(error.get("hint") or "")
-    st.error(f"{message[:1].upper()}{message[1:]}", icon=":material/error:")
-    st.caption(f"{hint} · code `{error.get('code', 'error')}`" if hint
-               else f"code `{error.get('code', 'error')}`")
+    hint = plain(error.get("hint") or "", limit=1000)
+    code = str(error.get("code") or "error").replace("`", "")[:80]  # a code span is literal
+    st.error(plain(f"{message[:1].upper()}{message[1:]}", limit=2000), icon=":material/error:")
+    st.caption(f"{hint} · code `{code}`" if hint else f"code `{code}`")
 
 
 def _remove_button(ws: Workspace, tile: Tile) -> None:
@@ -101,6 +106,6 @@ def _remove_button(ws: Workspace, tile: Tile) -> None:
         try:
             ws.dashboards.remove_tile(tile.tile_id)
         except CausalityError as err:
-            st.error(f"{err.message} — {err.hint}")
+            st.error(f"{plain(err.message)} — {plain(err.hint)}")
             return
         st.rerun(scope="app")

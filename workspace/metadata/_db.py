@@ -183,3 +183,12 @@ secrets_table = sa.Table(
     sa.Column("value", sa.String(200), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
+
+
+# Issue 14: sliding windows every workspace process shares (query rate, failed sign-ins).
+rate_windows = sa.Table(
+    "rate_windows", meta,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("hits", sa.Text, nullable=False),  # JSON list of Unix times, oldest first
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),  # Unix time of the last + window
+)

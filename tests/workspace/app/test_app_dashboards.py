@@ -14,6 +14,7 @@ from typing import Any
 from streamlit.testing.v1 import AppTest
 
 from tests.workspace.app._helpers import downloads  # noqa: F401 - a fixture
+from tests.workspace.app._markdown import shown
 from workspace.metadata.dashboards import Dashboard
 from workspace.metadata.users import User
 from workspace.service import Workspace
@@ -74,7 +75,7 @@ def test_a_bad_url_value_warns_and_the_defaults_are_used(app: App, people: dict[
                                                          board: Dashboard) -> None:
     at = open_board(app, people["viewer"], {"d": board.dashboard_id, "from": "yesterday",
                                             "app": "Not An App!"})
-    warnings = [w.value for w in at.warning]
+    warnings = [shown(w.value) for w in at.warning]
     assert any("Ignored `from`" in w and "YYYY-MM-DD" in w for w in warnings)
     assert any("Ignored `app`" in w for w in warnings)
     assert bars(charts(at)[0]) == {"news": 3, "shop": 31}
@@ -115,7 +116,7 @@ def test_one_failing_tile_does_not_stop_the_others(app: App, ws: Workspace,
                            sql="SELECT no_such_column FROM events")
     at = open_board(app, people["viewer"])
     assert len(charts(at)) == 2
-    assert "no_such_column" in at.error[0].value
+    assert "no_such_column" in shown(at.error[0].value)
     assert any("unknown_column" in c.value for c in at.caption)
 
 

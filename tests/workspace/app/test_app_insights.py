@@ -11,6 +11,7 @@ from typing import Any
 from streamlit.testing.v1 import AppTest
 
 from tests.workspace.app._helpers import open_page, texts
+from tests.workspace.app._markdown import shown
 from workspace.app._look import plain
 from workspace.metadata.users import User
 from workspace.service import Workspace
@@ -50,7 +51,7 @@ def test_funnel_form_draws_the_hand_worked_funnel(app: Callable[..., AppTest],
     assert at.subheader[0].value == plain("Funnel signup → activation → purchase within 1 day, "
                                           "2026-10-05 to 2026-10-07")
     assert "app_id = 'shop'" in at.code[0].value  # the SQL that ran, tenant-filtered
-    [row] = [r for r in ws.audit.tail(50) if r["source"] == "human"]
+    [row] = [r for r in ws.audit.tail(50) if r["source"] == "sql"]
     assert (row["actor"], row["verdict"]) == ("sam", "ok")
     assert str(row["question"]).startswith("Funnel signup → activation")
 
@@ -80,9 +81,9 @@ def test_one_step_is_explained_not_run(app: Callable[..., AppTest], people: dict
                                        ws: Workspace) -> None:
     at = open_page(app, people["scoped"], "insights")
     funnel(at, ["signup"])
-    assert "Steps: pick at least two steps, in the order users take them" in texts(at)
+    assert "Steps: pick at least two steps, in the order users take them" in shown(texts(at))
     assert not at.get("plotly_chart")
-    assert [r for r in ws.audit.tail(50) if r["source"] == "human"] == []
+    assert [r for r in ws.audit.tail(50) if r["source"] == "sql"] == []
 
 
 def test_trend_per_day_is_a_line(app: Callable[..., AppTest], people: dict[str, User]) -> None:

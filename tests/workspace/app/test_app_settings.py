@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from causality.settings import load_settings
 from tests.fixtures.ports import free_port
+from tests.workspace.app._markdown import shown
 from tests.workspace.app.conftest import MAIN, TIMEOUT_S
 from warehouse.engines import DuckDBEngine
 from workspace.app._context import USER_KEY, WORKSPACE_KEY
@@ -72,7 +73,7 @@ def test_model_status_names_the_configured_model(engine: object, db: SqlEngine, 
                                                      "anthropic_api_key": "sk-ant-test"})
     ws = Workspace(settings, engine=engine, db=db)  # type: ignore[arg-type]
     at = open_settings(with_workspace(ws, people["admin"]))
-    assert "anthropic · claude-sonnet-5" in at.success[0].value
+    assert "anthropic · claude-sonnet-5" in shown(at.success[0].value)
 
 
 def test_engine_status(app: App, people: dict[str, User]) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.workspace.app._markdown import shown
 from tests.workspace.app.conftest import PASSWORD
 from workspace.app._auth import FAILED_SIGNINS, WRONG_CREDENTIALS
 from workspace.app._context import USER_KEY
@@ -191,12 +192,12 @@ def test_sso_identity_without_an_account_or_unverified_is_refused(
     at = sso_app({"is_logged_in": True, "email": "eve@example.com",
                   "email_verified": True}).run()
     assert USER_KEY not in at.session_state
-    assert "There is no account for eve@example.com" in at.warning[0].value
+    assert "There is no account for eve@example.com" in shown(at.warning[0].value)
     assert [b.key for b in at.button] == ["signin_submit", "sso_logout"]
     at = sso_app({"is_logged_in": True, "email": "ola@example.com",
                   "email_verified": False}).run()
     assert USER_KEY not in at.session_state
-    assert "has not verified ola@example.com" in at.warning[0].value
+    assert "has not verified ola@example.com" in shown(at.warning[0].value)
 
 
 def test_empty_store_says_how_to_add_the_first_admin(app: App) -> None:

@@ -37,7 +37,7 @@ def rows_of(at: AppTest) -> list[tuple[object, ...]]:
 
 
 def human_audit(ws: Workspace, actor: str) -> list[dict[str, object]]:
-    return [r for r in ws.audit.tail(100) if r["source"] == "human" and r["actor"] == actor]
+    return [r for r in ws.audit.tail(100) if r["source"] == "sql" and r["actor"] == actor]
 
 
 def test_estimate_comes_before_running(app: Callable[..., AppTest], people: dict[str, User],

@@ -45,7 +45,7 @@ def _add_form() -> None:
     except CausalityError as err:
         show_error(err)
         return
-    _done(f"Added {added.username} ({added.role}).")
+    _done(f"Added {plain(added.username)} ({added.role}).")
 
 
 def _edit(user: User) -> None:
@@ -65,7 +65,7 @@ def _edit(user: User) -> None:
         except CausalityError as err:
             show_error(err)
         else:
-            _done(f"Saved {user.username}: {role}, {app.strip() or 'all apps'}.")
+            _done(f"Saved {plain(user.username)}: {role}, {plain(app.strip() or 'all apps')}.")
     pw_col, button_col = st.columns([2, 1], vertical_alignment="bottom")
     password = pw_col.text_input("New password", type="password", key=f"pw-{key}")
     if button_col.button("Reset password", key=f"reset-{key}", disabled=not password):
@@ -74,15 +74,15 @@ def _edit(user: User) -> None:
         except CausalityError as err:
             show_error(err)
         else:
-            _done(f"Password of {user.username} reset.")
+            _done(f"Password of {plain(user.username)} reset.")
     if user.disabled_at is None:
         if st.button("Disable", key=f"disable-{key}", disabled=own,
                      help="you cannot disable yourself" if own else None):
             ws.users.update(user.username, disabled=True)
-            _done(f"{user.username} can no longer sign in.")
+            _done(f"{plain(user.username)} can no longer sign in.")
     elif st.button("Enable", key=f"enable-{key}"):
         ws.users.update(user.username, disabled=False)
-        _done(f"{user.username} can sign in again.")
+        _done(f"{plain(user.username)} can sign in again.")
 
 
 with people_tab:

@@ -10,6 +10,7 @@ import streamlit as st
 from causality.errors import CausalityError
 from workspace.app._boards import can_manage, label, read_view, view_params, visible_dashboards
 from workspace.app._context import page_context
+from workspace.app._look import plain
 from workspace.app._manage import create_form, edit_form, notebook_button
 from workspace.app._results import show_error
 from workspace.app._scope import ALL_APPS, known_apps
@@ -79,7 +80,7 @@ except CausalityError as err:
     show_error(err)
     st.stop()
 if board.app_id is not None and filters.app_id not in (None, board.app_id):
-    st.info(f"This dashboard always shows app {board.app_id}.")
+    st.info(f"This dashboard always shows app {plain(board.app_id)}.")
 
 render_tiles(ws, ws.dashboards.tiles(board.dashboard_id), TileRun(
     filters, tenant, actor=user.username, source="dashboard",

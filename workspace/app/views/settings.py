@@ -31,7 +31,7 @@ with keys_tab:
         except CausalityError as err:
             show_error(err)
         else:
-            st.success(f"Key created for app {made.app_id}. Copy it now: it is shown only "
+            st.success(f"Key created for app {plain(made.app_id)}. Copy it now: it is shown only "
                        "once and stored only as a hash.")
             st.code(plain_key, language=None)
     apps = known_apps(ws)
@@ -52,7 +52,7 @@ with keys_tab:
 with llm_tab:
     ready, text = ws.llm_status()
     if ready:
-        st.success(f"The AI analyst uses {text}.", icon=":material/check_circle:")
+        st.success(f"The AI analyst uses {plain(text)}.", icon=":material/check_circle:")
     else:
         st.warning(text, icon=":material/warning:")
         st.caption("For Anthropic set `CAUSALITY_LLM_PROVIDER=anthropic` and "

@@ -76,7 +76,7 @@ def _create_form(board: Dashboard) -> tuple[EmbedLink, str] | None:
 made = _create_form(board)
 if made is not None:
     link, token = made
-    st.success(f"Link created for app {link.app_id}, valid until "
+    st.success(f"Link created for app {plain(link.app_id)}, valid until "
                f"{link.expires_at:%Y-%m-%d %H:%M} UTC. Copy it now: it is shown only once.")
     st.code(f"{settings.base_url}/?embed=true&token={token}", language=None, wrap_lines=True)
 

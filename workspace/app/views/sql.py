@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from workspace.app._context import page_context
+from workspace.app._look import plain
 from workspace.app._scope import pick_scope
 from workspace.app._sql_run import QueryJob, run_guarded
 from workspace.app._sql_view import (
@@ -31,7 +32,7 @@ job: QueryJob | None = st.session_state.get(JOB_KEY)
 st.title("SQL")
 st.caption("Trino SQL over the `events` table. Every query passes the guardrails (read-only, "
            "known tables and columns, your app scope, a row cap) and is audited under "
-           f"your name, {user.username}.")
+           f"your name, {plain(user.username)}.")
 scope = pick_scope(ws, user, key="sql.scope", disabled=job is not None)
 catalog_panel(ws, user, scope)
 sql = st.text_area("SQL (Trino dialect)", value=DEFAULT_SQL, key="sql.text", height=200)
