@@ -170,7 +170,9 @@ class Measure:
                 continue
             source = holder.this
             alias, outputs = self._source(source, inner)
-            inner.sources[alias] = outputs
+            # An unaliased source has no name to be read by, but its columns still count:
+            # two of them must not share (and overwrite) one key.
+            inner.sources[alias or f"\0{len(inner.sources)}"] = outputs
             for key in ("on", "using", "match_condition"):
                 value = holder.args.get(key)
                 for part in value if isinstance(value, list) else [value]:

@@ -36,16 +36,22 @@ Visible = Mapping[str, exp.CTE]
 Push = Callable[[tuple[exp.Expr, Visible]], None]
 # CTEs named like a catalog table, by id (sqlglot nodes hash by structure): (CTE, references).
 Shadowing = dict[int, tuple[exp.CTE, list[exp.Table]]]
+# The recursive step of each recursive WITH query, by id: (its name, the CTE).
+Steps = dict[int, tuple[str, exp.CTE]]
 
 
 def known_tables(ctx: Context) -> None:
     """Fill `ctx.table_refs` and `ctx.tables`, or reject an unknown or forbidden relation."""
     catalog = ctx.catalog.tables
     shadowing: Shadowing = {}
+    steps: Steps = {}
     stack: list[tuple[exp.Expr, Visible]] = [(ctx.query, {})]
     pop, push = stack.pop, stack.append
     while stack:
         node, visible = pop()
+        if steps and id(node) in steps:  # a recursive step: here its CTE sees itself
+            name, step_of = steps[id(node)]
+            visible = {**visible, name: step_of}
         if isinstance(node, exp.Table):
             cte = _resolve(node, visible, catalog)
             if cte is None:
@@ -63,7 +69,7 @@ def known_tables(ctx: Context) -> None:
             for child in node.iter_expressions(reverse=True):
                 push((child, visible))
             continue
-        inner = _enter(with_, visible, catalog, shadowing, push)
+        inner = _enter(with_, visible, catalog, shadowing, steps, push)
         for child in node.iter_expressions(reverse=True):
             if child is not with_:
                 push((child, inner))
@@ -76,10 +82,16 @@ def _enter(
     outer: Visible,
     catalog: Mapping[str, Mapping[str, str]],
     shadowing: Shadowing,
+    steps: Steps,
     push: Push,
 ) -> Visible:
     """Schedule each WITH query's body with the names visible to it; return the names its
-    own query sees."""
+    own query sees.
+
+    Under RECURSIVE a query sees itself only in its recursive step, the right-hand side of
+    its top-level UNION [ALL], as both engines read it: DuckDB binds any other body as a
+    plain CTE, whose own name then means whatever it means outside.
+    """
     recursive = bool(with_.args.get("recursive"))
     visible = dict(outer)
     defined: set[str] = set()
@@ -99,12 +111,31 @@ def _enter(
         if name in catalog:
             shadowing[id(cte)] = (cte, [])
         if recursive:
-            visible[name] = cte
+            _check_recursive_columns(cte, name)
+            if isinstance(cte.this, exp.Union):
+                steps[id(cte.this.expression)] = (name, cte)
         bodies.append((cte, dict(visible)))
         visible[name] = cte
     for body in reversed(bodies):
         push(body)
     return visible
+
+
+def _check_recursive_columns(cte: exp.CTE, name: str) -> None:
+    """Trino needs a recursive WITH's columns named: from a list, or from its SELECT."""
+    alias = cte.args.get("alias")
+    if alias is not None and alias.columns:
+        return
+    body = cte.this
+    while isinstance(body, exp.SetOperation):
+        body = body.this
+    if not isinstance(body, exp.Select) or "*" in body.named_selects:
+        raise Rejected(
+            "invalid_recursive_query",
+            f"the WITH RECURSIVE query {name} does not name its columns",
+            hint=f"list them, e.g. WITH RECURSIVE {name}(n) AS (...), or select named columns",
+            table=name,
+        )
 
 
 def _resolve(

@@ -183,6 +183,14 @@ def _with(draw: st.DrawFn, state: _State, visible: dict[str, str], depth: int) -
 def _recursive(draw: st.DrawFn, state: _State, visible: dict[str, str], depth: int) -> str:
     if state.in_recursive:
         return draw(_subquery(state, visible, depth))
+    if draw(st.booleans()):
+        # Not a UNION: no engine reads it as recursive, so its own name means what it means
+        # outside (an attacker's hope: an engine object read unfiltered).
+        name = draw(st.sampled_from(ATTACK_NAMES)).replace("{glob}", state.glob)
+        if _key(name) not in visible:
+            state.must_refuse = True
+        return (f"SELECT v FROM (WITH RECURSIVE {name}(v, k) AS (SELECT t.v, 0 FROM {name} AS t) "
+                f"SELECT v FROM {name}) AS {state.fresh('q')}")
     name = state.fresh("r")
     state.in_recursive = True
     seed = draw(_relation(state, visible, depth))
