@@ -117,7 +117,7 @@ def execute(
         limiter.admit(actor, policy.queries_per_minute)
         tables = catalog if catalog is not None else engine.catalog(samples=False).tables
         checked = check(sql, tables, policy)
-        estimate = engine.explain(checked.sql, source=source)
+        estimate = engine.explain(checked.sql)  # internal group: never queued behind its source
         max_rows, timeout_s, flags = _caps(estimate, policy)
         result = engine.run(checked.sql, max_rows, timeout_s, source=source)
     except Rejected as err:

@@ -197,12 +197,13 @@ class Workspace:
                                hint="ask an admin to change your role")
 
     # -- queries -----------------------------------------------------------------------
-    def check(self, sql: str, app_id: str | None, engine: Engine | None = None,
-              source: Source = "sql") -> tuple[CheckedQuery, Estimate]:
-        """The guardrails' verdict and the engine's cost estimate, without running."""
+    def check(self, sql: str, app_id: str | None,
+              engine: Engine | None = None) -> tuple[CheckedQuery, Estimate]:
+        """The guardrails' verdict and the engine's cost estimate, without running (the
+        estimate runs with the engine's own reads, never queued behind a busy source)."""
         engine = engine or self.engine
         checked = check(sql, engine.catalog(samples=False).tables, self.policy(app_id))
-        return checked, engine.explain(checked.sql, source=source)
+        return checked, engine.explain(checked.sql)
 
     def run_sql(self, sql: str, *, user: User, app_id: str | None = None,
                 source: Source = "sql", question: str | None = None,

@@ -43,10 +43,15 @@ def read_only(ctx: Context) -> None:
     if not isinstance(inner, (exp.Select, exp.SetOperation)):
         raise Rejected("not_read_only", f"{_describe(root)} is not a query", hint=_HINT)
     for node in ctx.nodes:
-        if _denied(type(node)):
+        if _denied(type(node)) and not _field_of_a_type(node):
             raise Rejected(
                 "not_read_only", f"{_describe(node)} is not allowed in a query", hint=_HINT
             )
+
+
+def _field_of_a_type(node: exp.Expr) -> bool:
+    """A field of a ROW type (`CAST(x AS ROW(a varchar))`) parses as a column definition."""
+    return type(node) is exp.ColumnDef and type(node.parent) is exp.DataType
 
 
 _VERDICTS: dict[type[exp.Expr], bool] = {}

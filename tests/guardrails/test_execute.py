@@ -75,7 +75,7 @@ def test_cost_cap_rejects_before_running(engine: DuckDBEngine, audit: AuditLog) 
 def test_unknown_estimate_runs_strictly_or_is_rejected(engine: DuckDBEngine,
                                                        audit: AuditLog,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "explain", lambda sql, source=None: Estimate())
+    monkeypatch.setattr(engine, "explain", lambda sql: Estimate())
     done = run("select event_id from events", engine, audit, strict_max_rows=7)
     assert done.table.num_rows == 7
     assert "unknown_estimate" in done.flags

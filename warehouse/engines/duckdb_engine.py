@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from warehouse.engines._base import (
     QueryResult,
     QueryTimeout,
 )
+from warehouse.engines._duckdb_plan import UNKNOWN, Gate, card, plan_rows, walk
 from warehouse.engines.dialect import to_duckdb
 from warehouse.engines.duckdb_cache import (
     CACHE_TABLE,
@@ -51,7 +51,6 @@ SAMPLED_COLUMNS = ("event_type", "category", "app_id")
 CATALOG_TTL_S = 60.0
 CANCEL_WAIT_S = 5.0
 INTERRUPT_EVERY_S = 0.05  # an interrupt that lands before DuckDB starts executing is lost
-OOM_RUNS = 3  # runs of a query out of memory while others ran (see _run_yielding)
 MAX_SPILL = "8GiB"  # temporary files of one engine; DuckDB's default is 90% of the free disk
 MAX_RESULT_BYTES = 64 * 1024**2  # what one result may hold in this process
 VANISHED_FILE_RETRIES = 3
@@ -100,6 +99,7 @@ class DuckDBEngine:
         self._started: dict[str, float] = {}
         self._starts = [0]
         self._rerun_lock = threading.Lock()  # see _run_yielding
+        self._gate = Gate()
         self._lock = threading.Lock()
         self._catalogs: dict[bool, tuple[float, CatalogInfo]] = {}
         self._size: tuple[float, int] | None = None  # (when, bytes under events/)
@@ -297,12 +297,12 @@ class DuckDBEngine:
             plan = json.loads(rows[0][1])
         except (IndexError, ValueError):
             return Estimate()
-        scans = [n for n in _walk(plan) if "PARQUET" in n.get("name", "")
+        scans = [n for n in walk(plan) if "PARQUET" in n.get("name", "")
                  or "ARROW" in n.get("name", "")]
-        tables = [n for n in _walk(plan) if "SEQ_SCAN" in n.get("name", "")
+        tables = [n for n in walk(plan) if "SEQ_SCAN" in n.get("name", "")
                   or "TABLE_SCAN" in n.get("name", "")]
-        est_rows = _plan_rows(plan) if scans or tables else None
-        if est_rows is _UNKNOWN:
+        est_rows = plan_rows(plan) if scans or tables else None
+        if est_rows == UNKNOWN:
             return Estimate()  # a product of an input of unknown size: the policy decides
         scanned = self._scan_bytes(scans) if scans else None
         cached = self._table_bytes(tables)
@@ -317,7 +317,7 @@ class DuckDBEngine:
         rows, parquet_bytes = self._cache.totals()
         if rows == 0:
             return None
-        return int(sum(min(_card(n), rows) for n in tables) * parquet_bytes / rows)
+        return int(sum(min(card(n), rows) for n in tables) * parquet_bytes / rows)
 
     def _scan_bytes(self, scans: list[dict[str, Any]]) -> int | None:
         """Bytes of the files the plan scans, from 'Scanning Files: k/n' and the files' sizes."""
@@ -364,27 +364,33 @@ class DuckDBEngine:
     def _run_yielding(self, duck_sql: str, max_rows: int, timeout_s: float,
                       deadline: float) -> tuple[pa.Table, bool, str]:
         """Run; out of memory while other queries ran (DuckDB's memory limit is shared, and
-        one of them may have held it), wait for those to end and run again, one such rerun
-        at a time so that two queries that failed together do not fail together again: at
-        most `OOM_RUNS` runs, all before the deadline."""
+        one of them may have held it), run once more with the memory to itself: new queries
+        wait at the gate while the running ones end and this one reruns, all before its
+        deadline. One such rerun at a time."""
+        if not self._gate.enter(deadline):
+            raise QueryTimeout(f"the query waited for memory longer than {timeout_s:g} s",
+                               hint="run it again; another query needed the engine's memory",
+                               timeout_s=timeout_s)
         try:
             with self._read_lock():
                 return self._run_once(duck_sql, max_rows, timeout_s, deadline)
         except _OutOfMemory as oom:
-            others, error, shared = oom.others, oom.error, oom.shared
-        for _ in range(OOM_RUNS - 1):
-            if not shared or not self._outlive(others, deadline):
-                break
-            if not self._rerun_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-                break
-            try:
+            error, shared = oom.error, oom.shared
+        if not shared or not self._rerun_lock.acquire(
+                timeout=max(deadline - time.monotonic(), 0.0)):
+            raise error
+        try:
+            with self._gate.closed():
+                with self._lock:
+                    running = frozenset(self._started)
+                if not self._outlive(running, deadline):
+                    raise error
                 with self._read_lock():
                     return self._run_once(duck_sql, max_rows, timeout_s, deadline)
-            except _OutOfMemory as oom:
-                others, error, shared = oom.others, oom.error, oom.shared
-            finally:
-                self._rerun_lock.release()
-        raise error
+        except _OutOfMemory as oom:
+            raise oom.error from None
+        finally:
+            self._rerun_lock.release()
 
     def _outlive(self, queries: frozenset[str], deadline: float) -> bool:
         """Wait until none of ``queries`` runs; False if time ran out."""
@@ -544,65 +550,6 @@ def _as_trino_types(table: pa.Table) -> pa.Table:
     return table
 
 
-def _walk(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, list):
-        for item in node:
-            yield from _walk(item)
-    elif isinstance(node, dict):
-        yield node
-        yield from _walk(node.get("children", []))
-
-
-# Joins that pair every row of one input with every row of the other (no equality to hash
-# on): their work is the product of their inputs, whatever DuckDB expects them to return.
-PRODUCT_JOINS = ("CROSS_PRODUCT", "NESTED_LOOP_JOIN", "PIECEWISE_MERGE_JOIN", "IE_JOIN",
-                 "BLOCKWISE_NL_JOIN")
-# DuckDB estimates UNNEST at its input's rows (1 for a constant list): the size is unknown.
-UNKNOWN_SIZE = ("UNNEST",)
-# Operators whose output is bounded whatever their input's size.
-BOUNDING = ("UNGROUPED_AGGREGATE", "LIMIT", "STREAMING_LIMIT", "TOP_N")
-_UNKNOWN = -1
-
-
-def _plan_rows(plan: Any) -> int:
-    """The most rows one operator of the plan handles: a scan's, another operator's
-    estimate, or a product join's inputs multiplied; `_UNKNOWN` when a product join has
-    an input of unknown size."""
-    peak = 0
-
-    def visit(node: dict[str, Any]) -> int | None:  # the node's output rows, None: unknown
-        nonlocal peak
-        kids = [visit(child) for child in node.get("children", [])]
-        name = str(node.get("name", ""))
-        own = _estimated(node)
-        if any(join in name for join in PRODUCT_JOINS):
-            if any(k is None for k in kids):
-                raise _UnknownProduct
-            work = 1
-            for k in kids:
-                work *= max(k or 0, 1)
-            peak = max(peak, work)
-            out: int | None = own if own is not None else work
-        elif any(u in name for u in UNKNOWN_SIZE) or (
-                any(k is None for k in kids) and name not in BOUNDING):
-            out = None
-        else:
-            out = own if own is not None else max((k or 0 for k in kids), default=0)
-        peak = max(peak, out or 0)
-        return out
-
-    try:
-        for root in plan if isinstance(plan, list) else [plan]:
-            visit(root)
-    except _UnknownProduct:
-        return _UNKNOWN
-    return peak
-
-
-class _UnknownProduct(Exception):
-    pass
-
-
 class _OutOfMemory(Exception):
     """Out of memory, and the other queries running on the connection at the time."""
 
@@ -611,21 +558,6 @@ class _OutOfMemory(Exception):
         self.error = error
         self.others = others
         self.shared = shared  # another query ran at some time during this one
-
-
-def _estimated(node: dict[str, Any]) -> int | None:
-    raw = node.get("extra_info", {}).get("Estimated Cardinality")
-    try:
-        return None if raw is None else int(raw)
-    except (TypeError, ValueError):
-        return None
-
-
-def _card(node: dict[str, Any]) -> int:
-    try:
-        return int(node.get("extra_info", {}).get("Estimated Cardinality", 0))
-    except (TypeError, ValueError):
-        return 0
 
 
 def _dir_bytes(root: Path) -> int:
