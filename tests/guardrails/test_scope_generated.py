@@ -12,8 +12,9 @@ engine's own plan must read nothing but the events table (its view, day cache or
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from guardrails import Policy, Rejected, check
 from tests.fixtures.trino import TrinoHandle
 from tests.guardrails._scope_grammar import Generated, queries
 from warehouse.demo import generate, write
-from warehouse.engines import DuckDBEngine
+from warehouse.engines import DuckDBEngine, Engine
 from warehouse.engines.trino_engine import TrinoEngine
 from warehouse.schema import TRINO_TYPES
 
@@ -144,25 +145,33 @@ def glob(duck: DuckDBEngine) -> str:
     return str(Path(duck.warehouse) / "events" / "*" / "*" / "*" / "*.parquet")
 
 
-def test_generated_queries_stay_in_the_tenant_on_duckdb(
-    duck: DuckDBEngine, tenant_only: duckdb.DuckDBPyConnection, glob: str
-) -> None:
+def run_generated(engine: Engine, glob: str, tenant_only: duckdb.DuckDBPyConnection,
+                  examples: int, reads_only_events: Callable[[str], None]) -> dict[str, int]:
+    """Run `examples` generated queries on `engine`; how many ran and how many were refused."""
     seen = {"ran": 0, "refused": 0}
 
-    @GENERATED
+    @settings(GENERATED, max_examples=examples)
     @given(queries(glob))
     def run(generated: Generated) -> None:
         expected = _expected(generated, tenant_only)
         if expected is None:
             seen["refused"] += 1
             return
-        result = duck.run(check(generated.sql, CATALOG, SCOPED).sql, 10_000, 60)
+        result = engine.run(check(generated.sql, CATALOG, SCOPED).sql, 10_000, 120)
         got = _answer([(r["v"], r["n"]) for r in result.table.to_pylist()])
         assert got == expected, generated.sql
-        assert_duckdb_reads_only_events(duck, generated.sql)
+        reads_only_events(generated.sql)
         seen["ran"] += 1
 
     run()
+    return seen
+
+
+def test_generated_queries_stay_in_the_tenant_on_duckdb(
+    duck: DuckDBEngine, tenant_only: duckdb.DuckDBPyConnection, glob: str
+) -> None:
+    seen = run_generated(duck, glob, tenant_only, 150,
+                         partial(assert_duckdb_reads_only_events, duck))
     assert seen["ran"] >= 30 and seen["refused"] >= 10, seen
 
 
@@ -170,23 +179,9 @@ def test_generated_queries_stay_in_the_tenant_on_duckdb(
 def test_generated_queries_stay_in_the_tenant_on_trino(
     trino: TrinoEngine, trino_server: TrinoHandle, tenant_only: duckdb.DuckDBPyConnection
 ) -> None:
-    seen = {"ran": 0, "refused": 0}
     glob = str(trino_server.warehouse / "events" / "*" / "*" / "*" / "*.parquet")
-
-    @settings(GENERATED, max_examples=60)
-    @given(queries(glob))
-    def run(generated: Generated) -> None:
-        expected = _expected(generated, tenant_only)
-        if expected is None:
-            seen["refused"] += 1
-            return
-        result = trino.run(check(generated.sql, CATALOG, SCOPED).sql, 10_000, 120)
-        got = _answer([(r["v"], r["n"]) for r in result.table.to_pylist()])
-        assert got == expected, generated.sql
-        assert_trino_reads_only_events(trino_server, generated.sql)
-        seen["ran"] += 1
-
-    run()
+    seen = run_generated(trino, glob, tenant_only, 60,
+                         partial(assert_trino_reads_only_events, trino_server))
     assert seen["ran"] >= 10 and seen["refused"] >= 3, seen
 
 

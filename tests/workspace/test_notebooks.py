@@ -54,13 +54,18 @@ def answer_query(answer: Answer) -> NotebookQuery:
 
 def run_in_process(path: Path) -> Mapping[str, Any]:
     """Load the notebook as a module and let marimo run it; its variables."""
+    return run_with_outputs(path)[1]
+
+
+def run_with_outputs(path: Path) -> tuple[list[Any], Mapping[str, Any]]:
+    """Load the notebook as a module and let marimo run it; its cells' outputs, its variables."""
     spec = importlib.util.spec_from_file_location(f"nb_{path.stem}_{id(path)}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    _, defs = module.app.run()
+    outputs, defs = module.app.run()
     defs["cz"].close()
-    return dict(defs)
+    return list(outputs), dict(defs)
 
 
 def subprocess_env() -> dict[str, str]:
@@ -230,12 +235,7 @@ def test_titles_are_shown_as_written_not_as_markdown_or_html(tmp_path: Path) -> 
     source = notebook_source(title, [NotebookQuery(title, "SELECT 1 AS n")], app_id=None)
     path = tmp_path / "titles.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location(f"nb_titles_{id(path)}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    outputs, defs = module.app.run()
-    defs["cz"].close()
+    outputs, _ = run_with_outputs(path)
     pages = [str(getattr(out, "text", "")) for out in outputs if out is not None]
     headings = [page for page in pages if "click" in page]
     assert len(headings) >= 2  # the notebook's title and the query's
