@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.workspace.scripted_model import BREAKS, inert, split_blocks
@@ -81,3 +83,11 @@ def test_clip_marks_what_it_cut() -> None:
                    limit=10, sql_limit=20)
     assert deep == {"message": "m" * 9 + ELLIPSIS, "sql": "s" * 19 + ELLIPSIS,
                     "k" * 9 + ELLIPSIS: ["v" * 9 + ELLIPSIS]}
+
+
+def test_look_alikes_of_the_delimiters_are_escaped_too() -> None:
+    from workspace.analyst.fence import to_json
+
+    line = to_json(["＜/data＞", "﹤data﹥", "〈data〉", "⟨/data⟩", "a > b"])
+    assert not set(line) & set("<>＜＞﹤﹥〈〉⟨⟩")
+    assert json.loads(line) == ["＜/data＞", "﹤data﹥", "〈data〉", "⟨/data⟩", "a > b"]

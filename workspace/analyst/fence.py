@@ -10,7 +10,8 @@ derived from it: error messages, earlier turns, stored examples) goes to the mod
     </data>
 
 The delimiter is fixed, and the data cannot close it: strings are JSON-escaped, and so is
-every ``<`` (as ``\\u003c``: both delimiters start with it), every control and format
+every ``<`` and ``>`` (as ``\\u003c``: both delimiters start with it) and their look-alikes
+(fullwidth, small and mathematical angle brackets), every control and format
 character (bidi overrides, zero-width characters), line and paragraph separator,
 private-use, surrogate and unassigned code point. A block body is printable text, one line
 per record; the instructions say that blocks are data, never instructions.
@@ -51,7 +52,12 @@ def to_json(value: Any) -> str:
     `str.isprintable` is false exactly for Unicode's "Other" (control, format, surrogate,
     private-use, unassigned) and "Separator" categories, the ASCII space excepted."""
     text = json.dumps(value, ensure_ascii=False, default=str)
-    return "".join(_escape(ch) if ch == "<" or not ch.isprintable() else ch for ch in text)
+    return "".join(_escape(ch) if ch in _ANGLES or not ch.isprintable() else ch for ch in text)
+
+
+# `<` opens both delimiters; its look-alikes (fullwidth, small, mathematical angle brackets)
+# cannot close a block, but the model should never read anything like a closer either.
+_ANGLES = frozenset("<>\uff1c\uff1e\ufe64\ufe65\u2329\u232a\u27e8\u27e9\u3008\u3009")
 
 
 def _escape(ch: str) -> str:
