@@ -9,13 +9,13 @@ become entities, which plotly shows as the characters themselves.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from charts import ChartSpec, to_figure
+from tests.charts._text import strings
 
 TAG = "<a href='javascript:alert(1)'>x</a>"
 IMG = "n<img src=x onerror=alert(1)>"
@@ -25,16 +25,6 @@ SAFE = {TAG: "&lt;a href='javascript:alert(1)'&gt;x&lt;/a&gt;",
         AMP: "Q&amp;A &lt;b&gt;"}
 
 
-def strings(node: Any) -> Iterator[str]:
-    """Every string in a figure's JSON (its data and layout, not the theme)."""
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, dict):
-        for value in node.values():
-            yield from strings(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from strings(value)
 
 
 def drawn(spec: ChartSpec, table: pa.Table) -> dict[str, Any]:

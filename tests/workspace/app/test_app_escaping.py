@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from charts import ChartSpec
+from metadata.dashboards import Dashboard
+from metadata.users import User
+from tests.charts._text import strings
 from tests.workspace.app._markdown import literal_text, strong_text
-from workspace.metadata.dashboards import Dashboard
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 App = Callable[..., AppTest]
@@ -41,15 +41,6 @@ def hostile(ws: Workspace, people: dict[str, User]) -> Dashboard:
     return made
 
 
-def strings(node: Any) -> Iterator[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, dict):
-        for value in node.values():
-            yield from strings(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from strings(value)
 
 
 def assert_tiles_are_literal(at: AppTest) -> None:
