@@ -133,10 +133,10 @@ def bench_execute(n_events: int) -> None:
     from datetime import UTC, datetime, timedelta
 
     from guardrails.execute import RateLimiter, execute
+    from metadata import open_db
+    from metadata.audit import AuditLog
     from warehouse.demo import generate_and_write
     from warehouse.engines import DuckDBEngine
-    from workspace.metadata import open_db
-    from workspace.metadata.audit import AuditLog
 
     cache = Path(tempfile.gettempdir()) / f"causality-bench-{n_events}"
     today = datetime.now(UTC).date()

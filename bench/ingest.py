@@ -311,7 +311,7 @@ def main() -> None:
         server = NatsServer(NatsConfig(store_dir=tmp / "nats")).start()
         ingest: subprocess.Popen[str] | None = None
         try:
-            from workspace.metadata import KeyStore, open_db
+            from metadata import KeyStore, open_db
 
             db_url = f"sqlite:///{tmp / 'meta.db'}"
             store = KeyStore(open_db(db_url))

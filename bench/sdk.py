@@ -168,7 +168,7 @@ def drain_to_real_ingest(calls: int) -> float:
     from causality.settings import load_settings
     from causality.supervisor import Supervisor
     from causality.wiring import metadata
-    from workspace.metadata import KeyStore
+    from metadata import KeyStore
 
     ports = []
     for _ in range(2):

@@ -49,6 +49,8 @@ from pydantic import SecretStr  # noqa: E402
 
 from causality.settings import LLMSettings, load_settings  # noqa: E402
 from charts import ChartSpec, to_figure  # noqa: E402
+from metadata.dashboards import Tile  # noqa: E402
+from metadata.users import User  # noqa: E402
 from pipeline.compactor import CompactionPolicy, run_once  # noqa: E402
 from warehouse.demo import generate_and_write  # noqa: E402
 from warehouse.engines import DuckDBEngine  # noqa: E402
@@ -65,8 +67,6 @@ from workspace.insights import (  # noqa: E402
     Trend,
     compile_insight,
 )
-from workspace.metadata.dashboards import Tile  # noqa: E402
-from workspace.metadata.users import User  # noqa: E402
 from workspace.service import TileResult, Workspace  # noqa: E402
 
 EVENTS = 10_000_000

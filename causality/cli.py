@@ -358,7 +358,7 @@ def sql(ctx: click.Context, query: str, app: str | None, actor: str,
     """
     from causality.wiring import engine, metadata
     from guardrails.execute import execute
-    from workspace.metadata.audit import AuditLog
+    from metadata.audit import AuditLog
 
     s = settings_of(ctx)
     policy = _policy(ctx, app)
@@ -402,7 +402,7 @@ def audit() -> None:
 def audit_tail(ctx: click.Context, count: int, as_json: bool) -> None:
     """Show the most recent audit records, oldest first."""
     from causality.wiring import metadata
-    from workspace.metadata.audit import AuditLog
+    from metadata.audit import AuditLog
 
     for rec in AuditLog(metadata(settings_of(ctx))).tail(count):
         if as_json:

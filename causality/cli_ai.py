@@ -45,9 +45,9 @@ def ask_command(ctx: click.Context, question: str, app: str | None, html: Path |
                 chat_id: str | None, actor: str, as_json: bool) -> None:
     """Ask a question about your events; prints the SQL that ran and the result table."""
     from causality.wiring import engine, metadata
+    from metadata import VerifiedQueries
+    from metadata.audit import AuditLog
     from workspace.analyst import AnswerFailed, ChatStore, Session, ask, planner_from_settings
-    from workspace.metadata import VerifiedQueries
-    from workspace.metadata.audit import AuditLog
 
     settings = settings_of(ctx)
     planner = planner_from_settings(settings.llm)
@@ -146,10 +146,10 @@ def eval_command(ctx: click.Context, questions_file: Path, report: Path | None,
                  warehouse: Path | None, only: str | None) -> None:
     """Score the configured model on a question set with gold SQL (execution accuracy)."""
     from causality.wiring import metadata
+    from metadata.audit import AuditLog
     from warehouse.engines import DuckDBEngine
     from workspace.analyst import planner_from_settings
     from workspace.evals import load_questions, run_eval
-    from workspace.metadata.audit import AuditLog
 
     settings = settings_of(ctx)
     questions = load_questions(questions_file)
@@ -222,8 +222,8 @@ def verified_add(ctx: click.Context, question: str, sql: str | None, insight_jso
     from causality.errors import CausalityError
     from causality.wiring import engine, metadata
     from guardrails import Rejected, check
+    from metadata import VerifiedQueries
     from workspace.insights import Insight, compile_insight
-    from workspace.metadata import VerifiedQueries
 
     settings = settings_of(ctx)
     if (sql is None) == (insight_json is None):
@@ -258,7 +258,7 @@ def verified_add(ctx: click.Context, question: str, sql: str | None, insight_jso
 def verified_list(ctx: click.Context, app: str | None) -> None:
     """List verified queries."""
     from causality.wiring import metadata
-    from workspace.metadata import VerifiedQueries
+    from metadata import VerifiedQueries
 
     for row in VerifiedQueries(metadata(settings_of(ctx))).list(app):
         scope = row.app_id or "all apps"
@@ -272,7 +272,7 @@ def verified_list(ctx: click.Context, app: str | None) -> None:
 def verified_remove(ctx: click.Context, verified_id: int) -> None:
     """Remove a verified query by id."""
     from causality.wiring import metadata
-    from workspace.metadata import VerifiedQueries
+    from metadata import VerifiedQueries
 
     VerifiedQueries(metadata(settings_of(ctx))).remove(verified_id)
     click.echo(f"verified query {verified_id} removed")

@@ -56,7 +56,7 @@ def keys() -> None:
 
 
 def _store(ctx: click.Context) -> Any:
-    from workspace.metadata import KeyStore, open_db
+    from metadata import KeyStore, open_db
 
     return KeyStore(open_db(settings_of(ctx).metadata_db_url))
 

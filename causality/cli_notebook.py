@@ -96,7 +96,7 @@ def run_command(ctx: click.Context, file: Path) -> None:
 
 
 def _dashboard(db: SqlEngine, dashboard_id: str) -> tuple[str, list[NotebookQuery], str | None]:
-    from workspace.metadata.dashboards import DashboardStore
+    from metadata.dashboards import DashboardStore
     from workspace.notebooks import NotebookQuery
 
     store = DashboardStore(db)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
     from causality.settings import Settings, WorkspaceSettings
-    from workspace.metadata.users import UserStore
+    from metadata.users import UserStore
 
 APP_SCRIPT = Path(__file__).resolve().parents[1] / "workspace" / "app" / "main.py"
 OPEN_TIMEOUT_S = 60.0
@@ -143,7 +143,7 @@ def _open_when_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
 
 def _user_store(settings: Settings) -> UserStore:
     from causality.wiring import metadata
-    from workspace.metadata.users import UserStore
+    from metadata.users import UserStore
 
     return UserStore(metadata(settings))
 

@@ -139,8 +139,8 @@ def load_demo(sup: Supervisor, n_events: int, seed: int = 42) -> int:
     """Send demo events through ingest; returns how many were accepted."""
     from causality.demo_loader import send
     from causality.wiring import metadata
+    from metadata import KeyStore
     from warehouse.demo import APPS, generate
-    from workspace.metadata import KeyStore
 
     store = KeyStore(metadata(sup.settings))
     keys = {app: store.create(app, label="demo data (causality up)")[1] for app in APPS}

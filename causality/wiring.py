@@ -44,7 +44,7 @@ def trino_partition_sync(settings: Settings) -> Callable[[], None] | None:
     """Registers new warehouse partitions with Trino (``trino.sync_partitions``), or None."""
     if not settings.trino.sync_partitions or settings.warehouse_uri.startswith("s3://"):
         return None
-    from warehouse.trino_server import register_events_table
+    from warehouse.trino_register import register_events_table
 
     t = settings.trino
     return lambda: register_events_table(t.host, t.port, Path(settings.warehouse_uri),
@@ -52,6 +52,6 @@ def trino_partition_sync(settings: Settings) -> Callable[[], None] | None:
 
 
 def metadata(settings: Settings) -> SqlEngine:
-    from workspace.metadata import open_db
+    from metadata import open_db
 
     return open_db(settings.metadata_db_url)

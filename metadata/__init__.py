@@ -1,10 +1,11 @@
-"""The metadata store: hashed API keys, audit log, verified queries, chats (and, later,
-dashboards, users, embeds)."""
+"""The metadata store: hashed API keys, users, dashboards, embeds, verified queries, the audit
+log and shared rate windows. A room below both the pipeline (ingest reads keys) and the
+workspace; it imports neither."""
 
-from workspace.metadata._db import open_db
-from workspace.metadata.errors import MetadataError, UnknownKey
-from workspace.metadata.keys import ApiKey, KeyStore
-from workspace.metadata.verified import UnknownVerifiedQuery, VerifiedQueries, VerifiedQuery
+from metadata._db import open_db
+from metadata.errors import MetadataError, UnknownKey
+from metadata.keys import ApiKey, KeyStore
+from metadata.verified import UnknownVerifiedQuery, VerifiedQueries, VerifiedQuery
 
 __all__ = [
     "ApiKey",

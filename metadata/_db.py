@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from workspace.metadata.errors import MetadataError
+from metadata.errors import MetadataError
 
 meta = sa.MetaData()
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from guardrails.execute import AuditRecord
-from workspace.metadata._db import audit_log
+from metadata._db import audit_log
 
 
 class AuditLog:

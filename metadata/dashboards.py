@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from charts import ChartSpec
+from metadata._db import dashboards, embed_links, tiles
+from metadata.errors import MetadataError
 from warehouse.layout import validate_app_id
-from workspace.metadata._db import dashboards, embed_links, tiles
-from workspace.metadata.errors import MetadataError
 
 MAX_TILES = 24
 NAME_CHARS = 200

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from metadata._db import embed_links, secrets_table
+from metadata.errors import MetadataError
 from warehouse.layout import validate_app_id
-from workspace.metadata._db import embed_links, secrets_table
-from workspace.metadata.errors import MetadataError
 
 SECRET_NAME = "embed_hmac"  # noqa: S105 - the row name, not the secret
 MAX_TOKEN_CHARS = 1024

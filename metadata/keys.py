@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from metadata._db import api_keys
+from metadata.errors import UnknownKey
 from warehouse.layout import validate_app_id
-from workspace.metadata._db import api_keys
-from workspace.metadata.errors import UnknownKey
 
 KEY_PREFIX = "ck_"
 

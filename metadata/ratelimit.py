@@ -22,8 +22,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from guardrails import Rejected
 from guardrails.execute import RateLimiter
-from workspace.metadata._db import rate_windows
-from workspace.metadata.errors import MetadataError
+from metadata._db import rate_windows
+from metadata.errors import MetadataError
 
 QUERY_WINDOW_S = 60.0
 MAX_HITS_KEPT = 10_000  # per key; a limit above it counts as this many

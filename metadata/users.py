@@ -19,9 +19,9 @@ from typing import Literal, get_args
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from metadata._db import users
+from metadata.errors import MetadataError
 from warehouse.layout import validate_app_id
-from workspace.metadata._db import users
-from workspace.metadata.errors import MetadataError
 
 Role = Literal["viewer", "analyst", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)

@@ -22,8 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from workspace.metadata._db import verified_queries
-from workspace.metadata.errors import MetadataError
+from metadata._db import verified_queries
+from metadata.errors import MetadataError
 
 DEFAULT_EXAMPLES = 3
 MIN_SIMILARITY = 0.1

@@ -38,7 +38,7 @@ the cache is redone. Trino 476 needs a JDK ≥ 24; we use ``/usr/lib/jvm/temurin
 
 Ready means ``GET /v1/info`` says ``"starting": false`` and ``SELECT 1`` answers; the first
 fetch also records a start-up into a JDK AOT cache (JEP 514) that halves later start-ups.
-``register_events_table`` creates ``lake.analytics.events`` over the Parquet layout, syncs its
+``trino_register.register_events_table`` creates ``lake.analytics.events``, syncs its
 partitions and returns once the table can be read (a node that has just started reads tables
 only after it has announced its catalogs, a moment after ``SELECT 1`` answers); call it again
 after new partitions land.
@@ -61,7 +61,6 @@ import tarfile
 import tempfile
 import time
 import urllib.request
-import uuid
 import zipfile
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -69,10 +68,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from warehouse.engines._base import QUERY_SOURCES
 from warehouse.errors import WarehouseError
 from warehouse.layout import EVENTS_DIR
-from warehouse.schema import PARTITION_COLUMNS, TRINO_TYPES
+from warehouse.trino_config import (
+    ADMIN_USER,
+    CATALOG,
+    HEAP,
+    QUERY_MAX_MEMORY,
+    SCHEMA,
+    write_etc,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,30 +93,9 @@ JAVA_HOME_ENV = "CAUSALITY_TRINO_JAVA_HOME"
 DEFAULT_JAVA_HOME = Path("/usr/lib/jvm/temurin-25-jdk-amd64")
 MIN_JAVA_MAJOR = 24  # Trino 476 refuses to start on anything older
 
-CATALOG = "lake"
-SCHEMA = "analytics"
-TABLE = "events"
-ADMIN_USER = "causality_admin"
-READER_USER = "causality_reader"
-
-CLIENT_SOURCE_PREFIX = "causality-"
-INTERNAL_SOURCE = "causality"  # the client source of a query without a known source
-ROOT_GROUP = "causality"
-ADHOC_GROUP = "adhoc"
-INTERNAL_GROUP = "internal"
-ADMIN_GROUP = "admin"
-#: Sources other people look at, who did not ask for a slow query: they get reserved capacity.
-VIEWER_SOURCES = ("dashboard", "embed")
-#: Sources of people exploring; a heavy scan of theirs queues behind its own kind.
-ADHOC_SOURCES = ("sql", "chat", "notebook")
-REGEX_LIBRARY = "RE2J"
-
-HEAP = "3G"
-QUERY_MAX_MEMORY = "1GB"
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
 POLL_INTERVAL_S = 0.25
-READABLE_TIMEOUT_S = 30.0  # a registered table becomes readable within this after start-up
 HTTP_PROBE_TIMEOUT_S = 2.0
 LOG_TAIL_LINES = 40
 PORT_ATTEMPTS = 3  # a port picked by us can be taken before Trino binds it
@@ -120,8 +104,6 @@ _MARKER = ".complete.json"
 AOT_FILE = "trino.aot"
 AOT_META = "aot.json"  # written once the AOT step ran, whether or not it produced a cache
 AOT_ASSEMBLY_TIMEOUT_S = 600.0  # the exiting JVM assembles the cache before it is gone
-METASTORE_DIR = "metastore"  # under <data_dir>/fs, the catalog's file-system root
-WAREHOUSE_LINK = "warehouse"  # <data_dir>/fs/warehouse -> the warehouse dir
 
 
 class TrinoServerError(WarehouseError):
@@ -344,196 +326,6 @@ def _write_atomic(path: Path, text: str) -> None:
 # --------------------------------------------------------------------------- etc/
 
 
-def _jvm_config(heap: str, extra: Sequence[str]) -> str:
-    flags = [
-        "-server",
-        f"-Xmx{heap}",
-        "-XX:G1HeapRegionSize=32M",
-        "-XX:+ExplicitGCInvokesConcurrent",
-        "-XX:+ExitOnOutOfMemoryError",
-        "-XX:-OmitStackTraceInFastThrow",
-        "-XX:ReservedCodeCacheSize=256M",
-        "-XX:PerMethodRecompilationCutoff=10000",
-        "-XX:PerBytecodeRecompilationCutoff=10000",
-        "-Djdk.attach.allowAttachSelf=true",
-        "-Djdk.nio.maxCachedBufferSize=2000000",
-        "-Duser.timezone=UTC",
-        # JOL (memory accounting) attaches an agent and reads sun.misc.Unsafe; JNA loads native
-        # code. JDK 24+ warns about all three unless they are allowed explicitly.
-        "-XX:+EnableDynamicAgentLoading",
-        "--sun-misc-unsafe-memory-access=allow",
-        "--enable-native-access=ALL-UNNAMED",
-        # https://bugs.openjdk.org/browse/JDK-8329528, as in Trino's own jvm.config
-        "-XX:+UnlockDiagnosticVMOptions",
-        "-XX:G1NumCollectionsKeepPinned=10000000",
-        *extra,
-    ]
-    return "\n".join(flags) + "\n"
-
-
-def _properties(values: dict[str, object]) -> str:
-    return "".join(f"{key}={value}\n" for key, value in values.items())
-
-
-def _rules() -> dict[str, Any]:
-    admin, reader = ADMIN_USER, READER_USER
-    return {
-        "catalogs": [
-            {"user": admin, "catalog": ".*", "allow": "all"},
-            {"user": reader, "catalog": CATALOG, "allow": "read-only"},
-        ],
-        "schemas": [{"user": admin, "owner": True}],
-        "tables": [
-            {
-                "user": admin,
-                "privileges": ["SELECT", "INSERT", "DELETE", "UPDATE", "OWNERSHIP", "GRANT_SELECT"],
-            },
-            {"user": reader, "catalog": CATALOG, "privileges": ["SELECT"]},
-        ],
-        "procedures": [{"user": admin, "privileges": ["EXECUTE"]}],
-        "queries": [
-            {"user": admin, "allow": ["execute", "kill", "view"]},
-            {"user": reader, "allow": ["execute"]},
-        ],
-        "system_information": [{"user": admin, "allow": ["read", "write"]}],
-    }
-
-
-def client_source(source: str | None) -> str:
-    """The Trino client ``source`` of a query from ``source`` (``causality-sql``, …)."""
-    return f"{CLIENT_SOURCE_PREFIX}{source}" if source in QUERY_SOURCES else INTERNAL_SOURCE
-
-
-def resource_group(source: str | None) -> list[str]:
-    """The resource group a query from ``source`` runs in, as ``system.runtime.queries`` shows
-    it (``["causality", "adhoc", "sql"]``)."""
-    if source in ADHOC_SOURCES:
-        return [ROOT_GROUP, ADHOC_GROUP, str(source)]
-    return [ROOT_GROUP, str(source) if source in VIEWER_SOURCES else INTERNAL_GROUP]
-
-
-def _group(name: str, running: int, queued: int, memory: str, **more: Any) -> dict[str, Any]:
-    return {"name": name, "hardConcurrencyLimit": running, "maxQueued": queued,
-            "softMemoryLimit": memory, **more}
-
-
-def _resource_groups() -> dict[str, Any]:
-    """Groups, limits and selectors; the module docstring says why these numbers."""
-    fair = {"schedulingPolicy": "weighted_fair"}
-    adhoc = [_group(source, 2, 20, "30%") for source in ADHOC_SOURCES]
-    root = _group(ROOT_GROUP, 12, 1000, "100%", **fair, subGroups=[
-        *(_group(source, 8, 200, "60%", schedulingWeight=4) for source in VIEWER_SOURCES),
-        _group(ADHOC_GROUP, 4, 60, "40%", schedulingWeight=1, **fair, subGroups=adhoc),
-        _group(INTERNAL_GROUP, 2, 100, "20%", schedulingWeight=2),
-    ])
-    selectors = [
-        {"source": client_source(source), "group": ".".join(resource_group(source))}
-        for source in QUERY_SOURCES
-    ]
-    selectors += [
-        {"user": ADMIN_USER, "group": ADMIN_GROUP},
-        {"group": ".".join(resource_group(None))},  # anything else, e.g. the engine's own reads
-    ]
-    return {"rootGroups": [root, _group(ADMIN_GROUP, 4, 100, "100%")], "selectors": selectors}
-
-
-def write_etc(
-    etc: Path,
-    *,
-    install: Path,
-    warehouse: Path,
-    data_dir: Path,
-    port: int,
-    bind_host: str = "127.0.0.1",
-    heap: str = HEAP,
-    query_max_memory: str = QUERY_MAX_MEMORY,
-    jvm_options: Sequence[str] = (),
-) -> None:
-    """Write every file Trino reads at start-up; all paths absolute, nothing relative to cwd."""
-    internal = "127.0.0.1" if bind_host in ("0.0.0.0", "::") else bind_host  # noqa: S104
-    fs_root = data_dir / "fs"
-    (fs_root / METASTORE_DIR).mkdir(parents=True, exist_ok=True)
-    _symlink(fs_root / WAREHOUSE_LINK, warehouse)
-    # Trino reads etc/resource-groups.properties relative to its working directory, which the
-    # launcher sets to the node data dir.
-    (data_dir / "node").mkdir(parents=True, exist_ok=True)
-    _symlink(data_dir / "node" / "etc", etc)
-    (etc / "catalog").mkdir(parents=True, exist_ok=True)
-    files: dict[str, str] = {
-        "node.properties": _properties(
-            {
-                "node.environment": "causality",
-                "node.id": f"causality-{uuid.uuid4()}",
-                "node.data-dir": data_dir / "node",
-                "node.bind-ip": bind_host,
-                # Otherwise the node announces its first non-loopback address and talks to itself
-                # through it, which may not route.
-                "node.internal-address": internal,
-            }
-        ),
-        "jvm.config": _jvm_config(heap, jvm_options),
-        "config.properties": _properties(
-            {
-                "coordinator": "true",
-                "node-scheduler.include-coordinator": "true",
-                "http-server.http.port": port,
-                "discovery.uri": f"http://{internal}:{port}",
-                "plugin.dir": install / "plugin",
-                "catalog.config-dir": etc / "catalog",
-                "access-control.config-files": etc / "access-control.properties",
-                "query.max-memory": query_max_memory,
-                "query.max-memory-per-node": query_max_memory,
-                "http-server.log.path": data_dir / "node" / "var" / "log" / "http-request.log",
-                "shutdown.grace-period": "1s",
-                "deprecated.regex-library": REGEX_LIBRARY,
-            }
-        ),
-        "log.properties": _properties({"io.trino": "INFO"}),
-        "access-control.properties": _properties(
-            {"access-control.name": "file", "security.config-file": etc / "rules.json"}
-        ),
-        "rules.json": json.dumps(_rules(), indent=2) + "\n",
-        "resource-groups.properties": _properties(
-            {
-                "resource-groups.configuration-manager": "file",
-                "resource-groups.config-file": etc / "resource-groups.json",
-            }
-        ),
-        "resource-groups.json": json.dumps(_resource_groups(), indent=2) + "\n",
-        f"catalog/{CATALOG}.properties": _properties(
-            {
-                "connector.name": "hive",
-                "hive.metastore": "file",
-                "hive.metastore.catalog.dir": f"local:///{METASTORE_DIR}",
-                "fs.native-local.enabled": "true",
-                "local.location": fs_root,
-                "hive.security": "allow-all",
-                "hive.non-managed-table-creates-enabled": "true",
-                "hive.non-managed-table-writes-enabled": "false",
-                "hive.parquet.use-column-names": "true",
-                "hive.parquet.time-zone": "UTC",
-                # Hive's plain TIMESTAMP is read at this precision: keep the µs we write.
-                "hive.timestamp-precision": "MICROSECONDS",
-            }
-        ),
-    }
-    for name, text in files.items():
-        (etc / name).write_text(text)
-
-
-def _symlink(link: Path, target: Path) -> None:
-    """Make ``link`` point at the directory ``target``, replacing an older link atomically."""
-    if link.is_symlink() and link.resolve() == target.resolve():
-        return
-    tmp = link.with_name(f".{link.name}.{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(target.resolve(), target_is_directory=True)
-    os.replace(tmp, link)
-
-
-# --------------------------------------------------------------------------- server
-
-
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -750,63 +542,6 @@ class TrinoServer:
         )
 
     def register_events_table(self) -> None:
+        from warehouse.trino_register import register_events_table
+
         register_events_table(self.host, self.port, self.warehouse)
-
-
-# --------------------------------------------------------------------------- the events table
-
-
-def events_table_ddl() -> list[str]:
-    """The statements that (re)register ``lake.analytics.events``; each one is idempotent."""
-    columns = ",\n    ".join(f'"{name}" {sql_type}' for name, sql_type in TRINO_TYPES.items())
-    partitions = ", ".join(f"'{name}'" for name in PARTITION_COLUMNS)
-    return [
-        f"CREATE SCHEMA IF NOT EXISTS {CATALOG}.{SCHEMA}",
-        f"CREATE TABLE IF NOT EXISTS {CATALOG}.{SCHEMA}.{TABLE} (\n    {columns}\n) WITH (\n"
-        f"    format = 'PARQUET',\n"
-        f"    external_location = 'local:///{WAREHOUSE_LINK}/{EVENTS_DIR}',\n"
-        f"    partitioned_by = ARRAY[{partitions}]\n)",
-        f"CALL {CATALOG}.system.sync_partition_metadata('{SCHEMA}', '{TABLE}', 'FULL')",
-    ]
-
-
-def register_events_table(host: str, port: int, warehouse: Path, *, user: str = ADMIN_USER) -> None:
-    """Create ``lake.analytics.events`` if needed, sync its partitions with the warehouse, and
-    return once the table can be read."""
-    import trino.dbapi
-
-    (Path(warehouse) / EVENTS_DIR).mkdir(parents=True, exist_ok=True)
-    conn = trino.dbapi.connect(host=host, port=port, user=user, catalog=CATALOG)
-    hint = f"is Trino up at {host}:{port}, and is {user!r} its admin user?"
-    try:
-        for statement in events_table_ddl():
-            _register_step(conn, statement, hint)
-        # Until a node that has just started has announced its catalogs, reads of their tables
-        # fail with NO_NODES_AVAILABLE (SELECT 1 and metadata answer a moment earlier).
-        probe = f"SELECT 1 FROM {CATALOG}.{SCHEMA}.{TABLE} LIMIT 1"
-        deadline = time.monotonic() + READABLE_TIMEOUT_S
-        while not _register_step(conn, probe, hint, retry_on="NO_NODES_AVAILABLE"
-                                 if time.monotonic() < deadline else None):
-            time.sleep(POLL_INTERVAL_S)
-    finally:
-        conn.close()
-
-
-def _register_step(conn: Any, statement: str, hint: str, *, retry_on: str | None = None) -> bool:
-    """Run ``statement``; False if it failed with the error named ``retry_on``."""
-    import trino.exceptions
-
-    try:
-        cursor = conn.cursor()
-        cursor.execute(statement)
-        cursor.fetchall()
-        return True
-    except (trino.exceptions.Error, trino.exceptions.HttpError, OSError) as err:
-        if retry_on is not None and getattr(err, "error_name", None) == retry_on:
-            return False
-        raise TrinoServerError(
-            f"registering the events table failed: {err}",
-            code="trino_register_failed",
-            hint=hint,
-            statement=statement,
-        ) from err

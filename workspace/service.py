@@ -20,6 +20,12 @@ from charts import ChartSpec, auto_spec, downsample_sql, needs_downsampling, pro
 from charts.figure import is_time
 from guardrails import CheckedQuery, Policy, Rejected, check
 from guardrails.execute import Execution, Source, execute
+from metadata import KeyStore, VerifiedQueries, open_db
+from metadata.audit import AuditLog
+from metadata.dashboards import Dashboard, DashboardStore, Tile
+from metadata.embeds import EmbedLinks
+from metadata.ratelimit import SharedRateLimiter, SlidingWindows
+from metadata.users import User, UserStore
 from warehouse.engines import Engine, EngineError, Estimate
 from workspace.analyst import (
     AnalystError,
@@ -34,12 +40,6 @@ from workspace.analyst import (
     planner_from_settings,
 )
 from workspace.filters import Filters, restrict_dates
-from workspace.metadata import KeyStore, VerifiedQueries, open_db
-from workspace.metadata.audit import AuditLog
-from workspace.metadata.dashboards import Dashboard, DashboardStore, Tile
-from workspace.metadata.embeds import EmbedLinks
-from workspace.metadata.ratelimit import SharedRateLimiter, SlidingWindows
-from workspace.metadata.users import User, UserStore
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine as SqlEngine

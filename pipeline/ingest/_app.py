@@ -19,6 +19,7 @@ import orjson
 from aiohttp import web
 
 from causality.settings import IngestSettings, Settings
+from metadata import ApiKey, KeyStore, open_db
 from pipeline.bus import STREAMS, Streams, batch_id, stream_configs
 from pipeline.ingest._auth import KeyCache, header_key
 from pipeline.ingest._body import read_body
@@ -44,7 +45,6 @@ from pipeline.ingest._metrics import Metrics
 from pipeline.ingest._openapi import SINGLE_TYPES, openapi_document
 from pipeline.ingest._publish import Publisher
 from pipeline.ingest._ratelimit import RateLimiter
-from workspace.metadata import ApiKey, KeyStore, open_db
 
 log = logging.getLogger("causality.ingest")
 

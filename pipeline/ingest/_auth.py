@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from metadata import ApiKey, KeyStore
+from metadata.keys import KEY_PREFIX
 from pipeline.ingest._errors import Unauthorized, Unavailable
-from workspace.metadata import ApiKey, KeyStore
-from workspace.metadata.keys import KEY_PREFIX
 
 MAX_KEY_CHARS = 200
 MAX_CACHED_KEYS = 10_000

@@ -12,13 +12,13 @@ from click.testing import CliRunner, Result
 
 from causality.cli import main
 from causality.settings import load_settings
+from metadata.audit import AuditLog
 from tests.workspace.events_fixture import TENANT, write_warehouse
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from tests.workspace.test_api import point_settings_at
 from tests.workspace.test_notebooks import run_in_process
 from warehouse.engines import DuckDBEngine
 from workspace.analyst import AnswerFailed, Session
-from workspace.metadata.audit import AuditLog
 from workspace.notebooks import NotebookQuery, notebook_source
 from workspace.service import Workspace
 

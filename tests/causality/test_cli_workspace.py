@@ -18,9 +18,9 @@ from causality.cli import main
 from causality.cli_workspace import APP_SCRIPT, ensure_admin
 from causality.settings import load_settings
 from causality.workspace_health import HEALTH_PATH, healthy, wait_healthy
+from metadata import open_db
+from metadata.users import UserStore
 from tests.fixtures.ports import free_port
-from workspace.metadata import open_db
-from workspace.metadata.users import UserStore
 
 PASSWORD = "a long enough password"
 START_TIMEOUT_S = 90.0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,9 +55,10 @@ def sampled_rss(every_s: float = 0.005) -> Iterator[Rss]:
     done = threading.Event()
 
     def sample() -> None:
-        while not done.is_set():
+        while True:
             rss.peak = max(rss.peak, process.memory_info().rss)
-            time.sleep(every_s)
+            if done.wait(every_s):  # a sample every `every_s` until the block ends
+                return
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from causality.cli import main
 from guardrails import Policy, Rejected
 from guardrails.execute import RateLimiter, execute
+from metadata import open_db
+from metadata.audit import AuditLog
 from warehouse.demo import generate, write
 from warehouse.engines import DuckDBEngine, Estimate, QueryTimeout
-from workspace.metadata import open_db
-from workspace.metadata.audit import AuditLog
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ import pytest
 
 from causality.settings import load_settings
 from guardrails import Rejected
+from metadata import open_db
+from metadata.users import User
 from tests.guardrails._hostile import (
     MEMORY_LIMIT,
     MEMORY_LIMIT_BYTES,
@@ -28,8 +30,6 @@ from tests.guardrails._hostile import (
     sampled_rss,
 )
 from warehouse.engines import DuckDBEngine, EngineError
-from workspace.metadata import open_db
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 pytestmark = pytest.mark.timeout(600)

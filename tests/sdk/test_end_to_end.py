@@ -23,11 +23,11 @@ import pytest
 from causality.settings import load_settings
 from causality.supervisor import Supervisor
 from causality.wiring import metadata
+from metadata import KeyStore
 from pipeline.compactor import CompactionPolicy, run_once
 from tests.fixtures.ports import free_port
 from warehouse.engines import DuckDBEngine
 from warehouse.storage import Storage
-from workspace.metadata import KeyStore
 
 from .conftest import FAST, SDK_ROOT, Client
 

@@ -89,7 +89,8 @@ def _oldest_python() -> str | None:
     return found[0] if found else None
 
 
-@pytest.mark.skipif(_oldest_python() is None, reason="no Python 3.9 interpreter here")
 def test_runs_on_python_3_9(tmp_path):
-    result = _run_isolated(_oldest_python(), tmp_path)  # type: ignore[arg-type]
+    oldest = _oldest_python()
+    assert oldest is not None, "the SDK supports Python 3.9: install it (pyenv or python3.9)"
+    result = _run_isolated(oldest, tmp_path)
     assert result["mid"] and result["queued"] == 1

@@ -9,7 +9,7 @@ import pytest
 
 from guardrails import Policy
 from guardrails.execute import RateLimiter, Source, execute
-from warehouse import trino_server as ts
+from warehouse import trino_config as ts
 from warehouse.engines import QUERY_SOURCES, DuckDBEngine
 
 

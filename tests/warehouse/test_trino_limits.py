@@ -214,11 +214,11 @@ def test_a_catastrophic_regex_takes_linear_time(trino: TrinoHandle, sql: str) ->
 
 def test_a_query_over_its_memory_limit_is_stopped(trino: TrinoHandle) -> None:
     engine = TrinoEngine(trino.host, trino.port, query_max_memory="1MB")
-    # 16M distinct keys: seconds of work (Trino checks a query's memory once a second), and
-    # hundreds of MB of hash table.
-    sql = ("SELECT count(*) AS n FROM (SELECT a.x * 10000 + b.x AS k "
-           "FROM UNNEST(sequence(1, 4000)) AS a(x) CROSS JOIN UNNEST(sequence(1, 4000)) AS b(x) "
-           "GROUP BY 1)")
+    # 10^9 distinct keys: far more than a second of work (Trino checks a query's memory once a
+    # second, so a query done sooner is never checked), and gigabytes of hash table.
+    sql = ("SELECT count(*) AS n FROM (SELECT (a.x * 1000 + b.x) * 1000 + c.x AS k "
+           "FROM UNNEST(sequence(1, 1000)) AS a(x) CROSS JOIN UNNEST(sequence(1, 1000)) AS b(x) "
+           "CROSS JOIN UNNEST(sequence(1, 1000)) AS c(x) GROUP BY 1)")
     with pytest.raises(EngineError) as caught:
         engine.run(sql, 1, 60, source="sql")
     assert caught.value.code == "too_much_memory"

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.fixtures.trino import TrinoHandle
+from warehouse import trino_config as tc
 from warehouse import trino_server as ts
 from warehouse.schema import FILE_SCHEMA
 
@@ -99,7 +100,7 @@ def test_write_etc_keeps_the_metastore_out_of_the_warehouse(tmp_path: Path) -> N
     warehouse, data = tmp_path / "warehouse", tmp_path / "data"
     warehouse.mkdir()
     etc = data / "etc"
-    ts.write_etc(etc, install=tmp_path / "trino", warehouse=warehouse, data_dir=data, port=4242)
+    tc.write_etc(etc, install=tmp_path / "trino", warehouse=warehouse, data_dir=data, port=4242)
 
     lake = _props(etc / "catalog" / "lake.properties")
     assert lake["connector.name"] == "hive"
@@ -118,10 +119,10 @@ def test_write_etc_keeps_the_metastore_out_of_the_warehouse(tmp_path: Path) -> N
     control = _props(Path(config["access-control.config-files"]))
     assert control["access-control.name"] == "file"
     rules = json.loads(Path(control["security.config-file"]).read_text())
-    reader = [r for r in rules["tables"] if r.get("user") == ts.READER_USER]
-    assert reader == [{"user": ts.READER_USER, "catalog": "lake", "privileges": ["SELECT"]}]
+    reader = [r for r in rules["tables"] if r.get("user") == tc.READER_USER]
+    assert reader == [{"user": tc.READER_USER, "catalog": "lake", "privileges": ["SELECT"]}]
 
-    ts.write_etc(etc, install=tmp_path / "trino", warehouse=warehouse, data_dir=data, port=4243)
+    tc.write_etc(etc, install=tmp_path / "trino", warehouse=warehouse, data_dir=data, port=4243)
     assert _props(etc / "config.properties")["http-server.http.port"] == "4243"
 
 
@@ -131,7 +132,7 @@ def test_write_etc_runs_each_source_in_its_resource_group_and_regexes_on_re2j(
     warehouse, data = tmp_path / "warehouse", tmp_path / "data"
     warehouse.mkdir()
     for port in (4242, 4243):  # rewriting keeps everything in place
-        ts.write_etc(data / "etc", install=tmp_path / "trino", warehouse=warehouse,
+        tc.write_etc(data / "etc", install=tmp_path / "trino", warehouse=warehouse,
                      data_dir=data, port=port)
     assert _props(data / "etc" / "config.properties")["deprecated.regex-library"] == "RE2J"
     # Trino reads this file relative to its working directory, which is the node data dir.
@@ -147,7 +148,7 @@ def test_write_etc_runs_each_source_in_its_resource_group_and_regexes_on_re2j(
         "causality-sql": "causality.adhoc.sql",
         "causality-notebook": "causality.adhoc.notebook",
     }
-    assert spec["selectors"][-2:] == [{"user": ts.ADMIN_USER, "group": "admin"},
+    assert spec["selectors"][-2:] == [{"user": tc.ADMIN_USER, "group": "admin"},
                                       {"group": "causality.internal"}]  # nobody is refused
 
     groups: dict[str, dict[str, Any]] = {}
@@ -163,7 +164,7 @@ def test_write_etc_runs_each_source_in_its_resource_group_and_regexes_on_re2j(
     running = {path: g["hardConcurrencyLimit"] for path, g in groups.items()}
     # Ad-hoc sources and internal reads never take the slots dashboards and embeds need.
     assert running["causality"] - running["causality.adhoc"] - running["causality.internal"] >= 6
-    assert max(running[f"causality.adhoc.{s}"] for s in ts.ADHOC_SOURCES) <= 2
+    assert max(running[f"causality.adhoc.{s}"] for s in tc.ADHOC_SOURCES) <= 2
     weight = {path: g.get("schedulingWeight", 1) for path, g in groups.items()}
     assert weight["causality.dashboard"] == weight["causality.embed"] > weight["causality.adhoc"]
     assert all(str(g["softMemoryLimit"]).endswith("%") for g in groups.values())
@@ -255,7 +256,7 @@ def test_the_reader_reads_and_nothing_more(trino_server: TrinoHandle) -> None:
     import trino.exceptions
 
     trino_server.register()
-    reader = ts.READER_USER
+    reader = tc.READER_USER
     assert trino_server.query("SELECT count(*) >= 0 FROM lake.analytics.events", reader) == [[True]]
     for sql in (
         "CREATE TABLE lake.analytics.stolen (a integer)",

@@ -11,10 +11,10 @@ from sqlalchemy.engine import Engine as SqlEngine
 
 from guardrails import Policy
 from guardrails.execute import RateLimiter
+from metadata import open_db
+from metadata.audit import AuditLog
 from tests.workspace.events_fixture import TENANT, write_warehouse
 from warehouse.engines import DuckDBEngine
-from workspace.metadata import open_db
-from workspace.metadata.audit import AuditLog
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,9 @@ import workspace.api
 import workspace.notebooks
 from causality.errors import CausalityError, ConfigError
 from charts import ChartSpec
+from metadata.audit import AuditLog
 from tests.workspace.events_fixture import OTHER_APP, TENANT
 from workspace.api import DateRange, Funnel, FunnelStep, Rejected, Trend, connect
-from workspace.metadata.audit import AuditLog
 
 
 def point_settings_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path, warehouse: Path) -> None:

@@ -13,13 +13,13 @@ from sqlalchemy.engine import Engine as SqlEngine
 
 from guardrails import Policy
 from guardrails.execute import RateLimiter
+from metadata import VerifiedQueries
+from metadata.audit import AuditLog
 from tests.workspace.events_fixture import OTHER_APP
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner, records
 from warehouse.engines import DuckDBEngine
 from workspace.analyst import AnalystError, AnswerFailed, ChatStore, Session, ask
 from workspace.insights import Funnel, Trend
-from workspace.metadata import VerifiedQueries
-from workspace.metadata.audit import AuditLog
 
 TODAY = date(2026, 10, 26)
 

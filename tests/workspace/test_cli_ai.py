@@ -12,9 +12,9 @@ from click.testing import CliRunner
 import workspace.analyst
 from causality.cli import _Group
 from causality.cli_ai import COMMANDS, format_table
+from metadata import open_db
+from metadata.audit import AuditLog
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
-from workspace.metadata import open_db
-from workspace.metadata.audit import AuditLog
 
 
 @click.group(cls=_Group)

@@ -9,15 +9,15 @@ from sqlalchemy.engine import Engine as SqlEngine
 
 from causality.errors import CausalityError
 from charts import ChartSpec
-from tests.workspace.events_fixture import OTHER_APP, TENANT
-from workspace.metadata.dashboards import (
+from metadata.dashboards import (
     MAX_TILES,
     NAME_CHARS,
     DashboardStore,
     UnknownDashboard,
 )
-from workspace.metadata.embeds import EmbedLinks, EmbedRefused
-from workspace.metadata.errors import MetadataError
+from metadata.embeds import EmbedLinks, EmbedRefused
+from metadata.errors import MetadataError
+from tests.workspace.events_fixture import OTHER_APP, TENANT
 
 SQL = "SELECT event_type, count(*) AS n FROM events GROUP BY 1"
 CHARTS = [

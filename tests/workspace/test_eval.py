@@ -15,6 +15,7 @@ import pytest
 
 from guardrails import Policy, check
 from guardrails.execute import RateLimiter, execute
+from metadata.audit import AuditLog
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from warehouse.demo import generate, write
 from warehouse.engines import DuckDBEngine
@@ -38,7 +39,6 @@ from workspace.insights import (
     Trend,
     compile_insight,
 )
-from workspace.metadata.audit import AuditLog
 
 # -- scoring -------------------------------------------------------------------------------
 

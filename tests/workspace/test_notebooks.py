@@ -20,12 +20,12 @@ from sqlalchemy.engine import Engine as SqlEngine
 from causality.errors import CausalityError
 from causality.settings import load_settings
 from charts import ChartSpec, to_figure
+from metadata.audit import AuditLog
 from tests.workspace.events_fixture import TENANT
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from tests.workspace.test_api import point_settings_at
 from warehouse.engines import DuckDBEngine
 from workspace.analyst import Answer, Session
-from workspace.metadata.audit import AuditLog
 from workspace.notebooks import NotebookError, NotebookQuery, notebook_source
 from workspace.service import Workspace
 

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine as SqlEngine
 from causality.settings import LLMSettings
 from guardrails import Policy
 from guardrails.execute import RateLimiter
+from metadata.audit import AuditLog
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner, openai_planner
 from warehouse.engines import DuckDBEngine
 from workspace.analyst import (
@@ -23,7 +24,6 @@ from workspace.analyst import (
     planner_from_settings,
 )
 from workspace.insights import TopEvents, Trend
-from workspace.metadata.audit import AuditLog
 
 TODAY = date(2026, 10, 26)
 

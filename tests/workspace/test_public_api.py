@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import metadata
 import workspace.analyst
 import workspace.evals
 import workspace.insights
-import workspace.metadata
 
 
 def test_insights_api() -> None:
@@ -30,7 +30,7 @@ def test_evals_api() -> None:
 
 def test_metadata_exports_verified_queries() -> None:
     assert {"VerifiedQueries", "VerifiedQuery", "UnknownVerifiedQuery"} <= set(
-        workspace.metadata.__all__)
+        metadata.__all__)
 
 
 def test_errors_share_the_root_and_codes() -> None:

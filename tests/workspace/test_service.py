@@ -20,13 +20,13 @@ from sqlalchemy.engine import Engine as SqlEngine
 from causality.settings import load_settings
 from charts import ChartSpec
 from guardrails import Rejected
+from metadata.dashboards import Dashboard, Tile
+from metadata.users import User
 from tests.workspace.events_fixture import OTHER_APP, TENANT
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from warehouse.engines import DuckDBEngine, Estimate
 from workspace.analyst import Session
 from workspace.filters import Filters
-from workspace.metadata.dashboards import Dashboard, Tile
-from workspace.metadata.users import User
 from workspace.service import AccessDenied, Workspace
 
 BY_TYPE = "SELECT event_type, count(*) AS n FROM events GROUP BY 1 ORDER BY 1"

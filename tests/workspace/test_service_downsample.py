@@ -13,11 +13,11 @@ from sqlalchemy.engine import Engine as SqlEngine
 
 from causality.settings import load_settings
 from charts import ChartSpec
+from metadata import open_db
+from metadata.users import User
 from warehouse.demo import generate_and_write
 from warehouse.engines import DuckDBEngine
 from workspace.filters import Filters
-from workspace.metadata import open_db
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 MAX_POINTS = 50

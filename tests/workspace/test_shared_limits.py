@@ -16,13 +16,13 @@ from sqlalchemy.engine import Engine as SqlEngine
 
 from causality.settings import load_settings
 from guardrails import Policy, Rejected
+from metadata import open_db
+from metadata._db import rate_windows
+from metadata.errors import MetadataError
+from metadata.ratelimit import SharedRateLimiter, SlidingWindows
+from metadata.users import User
 from warehouse.engines import DuckDBEngine
 from workspace.filters import Filters
-from workspace.metadata import open_db
-from workspace.metadata._db import rate_windows
-from workspace.metadata.errors import MetadataError
-from workspace.metadata.ratelimit import SharedRateLimiter, SlidingWindows
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 PER_MINUTE = Policy().queries_per_minute  # what Workspace.policy uses

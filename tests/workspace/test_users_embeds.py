@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine as SqlEngine
 
-import workspace.metadata.users as users_module
+import metadata.users as users_module
 from causality.errors import CausalityError
-from workspace.metadata import open_db
-from workspace.metadata.embeds import EmbedLinks, EmbedRefused
-from workspace.metadata.errors import MetadataError
-from workspace.metadata.users import (
+from metadata import open_db
+from metadata.embeds import EmbedLinks, EmbedRefused
+from metadata.errors import MetadataError
+from metadata.users import (
     SCRYPT_N,
     SCRYPT_P,
     SCRYPT_R,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine as SqlEngine
 
-from workspace.metadata import MetadataError, UnknownVerifiedQuery, VerifiedQueries
-from workspace.metadata.verified import rank, tokens
+from metadata import MetadataError, UnknownVerifiedQuery, VerifiedQueries
+from metadata.verified import rank, tokens
 
 
 def test_add_get_list_remove(db: SqlEngine) -> None:

@@ -101,6 +101,7 @@ class DuckDBEngine:
         self._rerun_lock = threading.Lock()  # see _run_yielding
         self._gate = Gate()
         self._lock = threading.Lock()
+        self._ended = threading.Condition(self._lock)  # notified as each query ends
         self._catalogs: dict[bool, tuple[float, CatalogInfo]] = {}
         self._size: tuple[float, int] | None = None  # (when, bytes under events/)
         self._cache: DayCache | None = None
@@ -394,12 +395,9 @@ class DuckDBEngine:
 
     def _outlive(self, queries: frozenset[str], deadline: float) -> bool:
         """Wait until none of ``queries`` runs; False if time ran out."""
-        while time.monotonic() < deadline:
-            with self._lock:
-                if not queries & self._started.keys():
-                    return True
-            time.sleep(INTERRUPT_EVERY_S)
-        return False
+        with self._ended:
+            return self._ended.wait_for(lambda: not queries & self._started.keys(),
+                                        timeout=max(deadline - time.monotonic(), 0.0))
 
     def _run_once(self, duck_sql: str, max_rows: int, timeout_s: float,
                   deadline: float) -> tuple[pa.Table, bool, str]:
@@ -461,9 +459,10 @@ class DuckDBEngine:
         finally:
             finished.set()
             timer.cancel()
-            with self._lock:
+            with self._ended:
                 self._running.pop(query_id, None)
                 self._started.pop(query_id, None)
+                self._ended.notify_all()
             cur.close()
         return table, truncated, query_id
 

@@ -40,7 +40,7 @@ from warehouse.engines._base import (
     QueryResult,
     QueryTimeout,
 )
-from warehouse.trino_server import client_source
+from warehouse.trino_config import client_source
 
 SAMPLED_COLUMNS = ("event_type", "category", "app_id")
 CATALOG_TTL_S = 60.0

@@ -26,6 +26,7 @@ from guardrails.execute import (
     RateLimiter,
     execute,
 )
+from metadata import VerifiedQueries, VerifiedQuery
 from warehouse.engines import Engine, EngineError
 from workspace.analyst.context import DataContext, describe, has_all_event_types
 from workspace.analyst.errors import AnalystError, AnswerFailed
@@ -35,7 +36,6 @@ from workspace.analyst.planner import Planner
 from workspace.analyst.prompt import conversation, correction, system_prompt
 from workspace.analyst.session import ChatStore, Session, Turn
 from workspace.insights import Funnel, InsightError, Retention, compile_insight
-from workspace.metadata import VerifiedQueries, VerifiedQuery
 
 DEFAULT_ATTEMPTS = 3
 

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from guardrails import Policy
+from metadata import VerifiedQuery
 from workspace.analyst.context import MAX_KEY_VALUES, MAX_KEYS, MAX_VALUE_CHARS, DataContext
 from workspace.analyst.fence import (
     MAX_SQL_CHARS,
@@ -26,7 +27,6 @@ from workspace.analyst.fence import (
 )
 from workspace.analyst.plan import Plan
 from workspace.analyst.session import Session, Turn
-from workspace.metadata import VerifiedQuery
 
 HISTORY_TURNS = 5
 MAX_EXAMPLES = 5  # verified examples shown

@@ -15,9 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine as SqlEngine
 
+from metadata._db import chat_turns, chats
 from workspace.analyst.errors import AnalystError
 from workspace.analyst.plan import Plan
-from workspace.metadata._db import chat_turns, chats
 
 TITLE_CHARS = 200
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from causality.errors import CausalityError
+from metadata.users import User, UserError
 from workspace.app._context import (
     USER_KEY,
     WORKSPACE_KEY,
@@ -30,7 +31,6 @@ from workspace.app._context import (
     start_session,
 )
 from workspace.app._look import plain
-from workspace.metadata.users import User, UserError
 from workspace.service import Workspace
 
 FAILED_SIGNINS = 5  # per username, within the window below

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from causality.errors import CausalityError
+from metadata.dashboards import Dashboard
+from metadata.users import User
 from workspace.app._look import plain
 from workspace.filters import Filters
-from workspace.metadata.dashboards import Dashboard
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 FILTER_PARAMS = ("from", "to", "app")

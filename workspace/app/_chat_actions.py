@@ -8,12 +8,12 @@ from typing import Any
 import streamlit as st
 
 from causality.errors import CausalityError
+from metadata.users import User
 from workspace.analyst import Session, SqlQuery, Turn
 from workspace.app._look import plain
 from workspace.app._pin import Pinnable, pin_control
 from workspace.app._results import Shown, show_error, slug
 from workspace.insights import InsightError, compile_insight
-from workspace.metadata.users import User
 from workspace.notebooks import NotebookQuery, notebook_source
 from workspace.service import Workspace
 

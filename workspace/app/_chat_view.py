@@ -10,12 +10,12 @@ from typing import Any
 import streamlit as st
 
 from causality.errors import CausalityError
+from metadata.users import User
 from workspace.analyst import Session, Turn
 from workspace.app._chat_actions import actions
 from workspace.app._look import plain
 from workspace.app._results import Shown, from_execution, show_error, show_result
 from workspace.app._scope import pick_scope, scope_label
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 SESSION_KEY = "chat.session"

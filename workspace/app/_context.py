@@ -17,7 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from workspace.metadata.users import Role, User
+from metadata.users import Role, User
 from workspace.service import Workspace
 
 WORKSPACE_KEY = "_causality_workspace"

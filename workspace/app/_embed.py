@@ -10,10 +10,10 @@ from collections.abc import Mapping
 import streamlit as st
 
 from causality.errors import CausalityError
+from metadata.embeds import EmbedLink
 from workspace.app._look import plain
 from workspace.app._tiles import TileRun, render_tiles
 from workspace.filters import Filters
-from workspace.metadata.embeds import EmbedLink
 from workspace.service import Workspace
 
 REFUSED_TITLE = "This link cannot be opened"

@@ -11,10 +11,10 @@ import streamlit as st
 from pydantic import ValidationError
 
 from causality.errors import CausalityError
+from metadata.users import User
 from workspace.app._look import plain
 from workspace.app._results import Shown, from_execution, show_error
 from workspace.insights import Funnel, Retention, Trend, compile_insight
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 DEFAULT_DAYS = 30

@@ -7,13 +7,13 @@ import re
 import streamlit as st
 
 from causality.errors import CausalityError
+from metadata.dashboards import Dashboard
+from metadata.users import User
 from workspace.app._boards import can_manage
 from workspace.app._look import plain
 from workspace.app._results import show_error
 from workspace.app._scope import pick_scope
 from workspace.filters import Filters, restrict_dates
-from workspace.metadata.dashboards import Dashboard
-from workspace.metadata.users import User
 from workspace.notebooks import NotebookQuery, notebook_source
 from workspace.service import Workspace
 

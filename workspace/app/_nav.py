@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from workspace.metadata.users import Role, User
+from metadata.users import Role, User
 
 
 @dataclass(frozen=True)

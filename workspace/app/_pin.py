@@ -8,10 +8,10 @@ import streamlit as st
 
 from causality.errors import CausalityError
 from charts import ChartSpec
+from metadata.dashboards import Dashboard, Tile
+from metadata.users import User
 from workspace.app._look import plain
 from workspace.app._results import show_error
-from workspace.metadata.dashboards import Dashboard, Tile
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 NEW_BOARD = "__new__"

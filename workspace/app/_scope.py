@@ -8,8 +8,8 @@ import contextlib
 import streamlit as st
 
 from causality.errors import CausalityError
+from metadata.users import User
 from workspace.app._look import plain
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 ALL_APPS = "All apps"

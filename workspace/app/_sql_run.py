@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from causality.errors import CausalityError
 from guardrails import CheckedQuery
 from guardrails.execute import Execution
+from metadata.users import User
 from warehouse.engines import DuckDBEngine, Engine, Estimate
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 CANCEL_WAIT_S = 10.0

@@ -8,12 +8,12 @@ import streamlit as st
 
 from causality.errors import CausalityError
 from guardrails import CheckedQuery
+from metadata.users import User
 from warehouse.engines import Engine, Estimate
 from workspace.app._look import code, plain
 from workspace.app._pin import Pinnable, pin_control
 from workspace.app._results import describe_estimate, from_execution, show_error, show_result
 from workspace.app._sql_run import QueryJob, estimate, own_engine
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 ENGINE_KEY = "sql.engine"

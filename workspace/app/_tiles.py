@@ -14,10 +14,10 @@ import streamlit as st
 from causality.errors import CausalityError
 from charts import to_figure
 from guardrails.execute import Source
+from metadata.dashboards import Tile
 from workspace.app._context import idle_too_long
 from workspace.app._look import plain
 from workspace.filters import Filters
-from workspace.metadata.dashboards import Tile
 from workspace.service import TileResult, Workspace
 
 GRID_COLUMNS = 2

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from metadata.users import User
 from workspace.app._auth import current_user, sign_out
 from workspace.app._context import get_workspace
 from workspace.app._embed import render_embed
 from workspace.app._look import apply_look, plain
 from workspace.app._nav import pages_for
-from workspace.metadata.users import User
 
 apply_look()
 ws = get_workspace()

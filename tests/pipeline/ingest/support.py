@@ -14,9 +14,9 @@ import nats
 import requests
 
 from causality.settings import Settings
+from metadata import KeyStore, open_db
 from pipeline.bus import EventBatch, QuarantineBatch, Streams, decode_batch, decode_quarantine
 from pipeline.ingest import serve
-from workspace.metadata import KeyStore, open_db
 
 
 class Ingest:

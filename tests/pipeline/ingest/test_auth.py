@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from metadata import ApiKey
 from pipeline.ingest._auth import KeyCache
 from pipeline.ingest._errors import Unauthorized, Unavailable
-from workspace.metadata import ApiKey
 
 GOOD = "ck_good"
 KEY = ApiKey(key_id="k1", app_id="shop", prefix="ck_good", label="", created_at=datetime.now(UTC),

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from causality.cli_ingest import keys
-from workspace.metadata import KeyStore, open_db
+from metadata import KeyStore, open_db
 
 
 @pytest.fixture

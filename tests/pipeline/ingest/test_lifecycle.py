@@ -17,8 +17,8 @@ import orjson
 import pytest
 import requests
 
+from metadata import KeyStore, open_db
 from pipeline.natsd import NatsServer
-from workspace.metadata import KeyStore, open_db
 
 from .support import track
 

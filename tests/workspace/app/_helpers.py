@@ -9,7 +9,7 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from workspace.metadata.users import User
+from metadata.users import User
 
 # 34 events to the 7th power ≈ 5e10 rows to count: minutes on DuckDB, so only a cancel
 # (or the policy's timeout) ends it.

@@ -13,11 +13,11 @@ from streamlit.testing.v1 import AppTest
 
 from causality.settings import load_settings
 from charts import ChartSpec
+from metadata.dashboards import Dashboard
+from metadata.users import User
 from tests.workspace.events_fixture import TENANT
 from warehouse.engines import DuckDBEngine
 from workspace.app._context import USER_KEY, WORKSPACE_KEY
-from workspace.metadata.dashboards import Dashboard
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 MAIN = Path(__file__).resolve().parents[3] / "workspace" / "app" / "main.py"

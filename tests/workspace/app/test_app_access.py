@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
+from metadata.dashboards import Dashboard
+from metadata.users import User
 from tests.workspace.app.conftest import PASSWORD
-from workspace.metadata.dashboards import Dashboard
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 App = Callable[..., AppTest]

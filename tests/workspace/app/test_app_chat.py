@@ -14,11 +14,11 @@ from sqlalchemy.engine import Engine as SqlEngine
 from streamlit.testing.v1 import AppTest
 
 from causality.settings import LLMSettings, load_settings
+from metadata.users import User
 from tests.workspace.app._helpers import downloads, open_page, texts
 from tests.workspace.scripted_model import ScriptedModel
 from warehouse.engines import DuckDBEngine
 from workspace.analyst import planner_from_settings
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 __all__ = ["downloads"]  # the fixture

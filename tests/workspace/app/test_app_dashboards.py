@@ -13,10 +13,10 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
+from metadata.dashboards import Dashboard
+from metadata.users import User
 from tests.workspace.app._helpers import downloads  # noqa: F401 - a fixture
 from tests.workspace.app._markdown import shown
-from workspace.metadata.dashboards import Dashboard
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 App = Callable[..., AppTest]

@@ -10,10 +10,10 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
+from metadata.users import User
 from tests.workspace.app._helpers import open_page, texts
 from tests.workspace.app._markdown import shown
 from workspace.app._look import plain
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 MON_TO_WED = (date(2026, 10, 5), date(2026, 10, 7))

@@ -15,13 +15,13 @@ from streamlit.testing.v1 import AppTest
 
 from causality.errors import ConfigError
 from causality.settings import load_settings
+from metadata.users import User
 from tests.workspace.app.conftest import MAIN, PASSWORD, TIMEOUT_S
 from tests.workspace.app.test_app_shell import sso_app  # noqa: F401 - a fixture
 from warehouse.engines import DuckDBEngine
 from workspace.app import _auth
 from workspace.app._auth import FAILED_SIGNINS, WRONG_CREDENTIALS, client_address
 from workspace.app._context import ACTIVE_KEY, USER_KEY, WORKSPACE_KEY
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 App = Callable[..., AppTest]

@@ -9,12 +9,12 @@ from sqlalchemy.engine import Engine as SqlEngine
 from streamlit.testing.v1 import AppTest
 
 from causality.settings import load_settings
+from metadata.users import User
 from tests.fixtures.ports import free_port
 from tests.workspace.app._markdown import shown
 from tests.workspace.app.conftest import MAIN, TIMEOUT_S
 from warehouse.engines import DuckDBEngine
 from workspace.app._context import USER_KEY, WORKSPACE_KEY
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 App = Callable[..., AppTest]

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from metadata.dashboards import Dashboard
+from metadata.users import User
 from workspace.app._embed import REFUSED_TITLE
-from workspace.metadata.dashboards import Dashboard
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 App = Callable[..., AppTest]

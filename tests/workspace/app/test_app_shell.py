@@ -7,12 +7,12 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from metadata.users import User
 from tests.workspace.app._markdown import shown
 from tests.workspace.app.conftest import PASSWORD
 from workspace.app._auth import FAILED_SIGNINS, WRONG_CREDENTIALS
 from workspace.app._context import USER_KEY
 from workspace.app._nav import entries_for
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 App = Callable[..., AppTest]

@@ -12,10 +12,10 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from streamlit.testing.v1 import AppTest
 
+from metadata.users import User
 from tests.workspace.app._helpers import SLOW_SQL, downloads, open_page, texts
 from warehouse.engines import DuckDBEngine
 from workspace.app._sql_run import QueryJob, own_engine, run_guarded
-from workspace.metadata.users import User
 from workspace.service import Workspace
 
 __all__ = ["downloads"]  # the fixture

@@ -6,10 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from causality.errors import CausalityError
+from metadata.users import ROLES, User
 from workspace.app._context import page_context
 from workspace.app._look import plain
 from workspace.app._results import show_error
-from workspace.metadata.users import ROLES, User
 
 AUDIT_ROWS = 50
 

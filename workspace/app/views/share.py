@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from causality.errors import CausalityError
+from metadata.dashboards import Dashboard
+from metadata.embeds import EmbedLink
 from workspace.app._boards import can_manage, label, visible_dashboards
 from workspace.app._context import page_context
 from workspace.app._look import plain
 from workspace.app._results import show_error
 from workspace.app._scope import known_apps
-from workspace.metadata.dashboards import Dashboard
-from workspace.metadata.embeds import EmbedLink
 
 MIN_DAYS = 0.01  # about a quarter of an hour
 MAX_DAYS = 366.0
