@@ -319,7 +319,7 @@ def main() -> None:
             env = {**os.environ, "CAUSALITY_DATA_DIR": str(tmp), "CAUSALITY_NATS_URL": server.url,
                    "CAUSALITY_METADATA_URL": db_url, "CAUSALITY_LOG_LEVEL": "warning"}
             ingest = subprocess.Popen(
-                [sys.executable, "-c", "from causality.cli_ingest import ingest; ingest()",
+                [sys.executable, "-c", "from causality.cli.ingest import ingest; ingest()",
                  "--port", "0", "--workers", str(args.workers)],
                 cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
             assert ingest.stdout is not None

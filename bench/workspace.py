@@ -53,11 +53,10 @@ from metadata.dashboards import Tile  # noqa: E402
 from metadata.users import User  # noqa: E402
 from pipeline.compactor import CompactionPolicy, run_once  # noqa: E402
 from warehouse.demo import generate_and_write  # noqa: E402
-from warehouse.engines import DuckDBEngine  # noqa: E402
 from warehouse.storage import Storage  # noqa: E402
 from workspace.analyst import Plan, Session, planner_from_settings  # noqa: E402
 from workspace.analyst.plan import SqlQuery  # noqa: E402
-from workspace.filters import Filters, restrict_dates  # noqa: E402
+from workspace.filters import Filters  # noqa: E402
 from workspace.insights import (  # noqa: E402
     DateRange,
     Funnel,
@@ -67,6 +66,7 @@ from workspace.insights import (  # noqa: E402
     Trend,
     compile_insight,
 )
+from workspace.queries import restrict_dates  # noqa: E402
 from workspace.service import TileResult, Workspace  # noqa: E402
 
 EVENTS = 10_000_000
@@ -448,12 +448,10 @@ def parser() -> argparse.ArgumentParser:
 def warm_day_cache(ws: Workspace) -> None:
     """"Warm" includes the engine's day cache: wait until it holds the closed days."""
     engine = ws.engine
-    if not isinstance(engine, DuckDBEngine):
-        return
     started = time.perf_counter()
     if not engine.wait_cache(CACHE_WAIT_S):
         raise SystemExit(f"the day cache did not finish loading in {CACHE_WAIT_S:g} s")
-    status = engine.cache_status()
+    status = engine.status().day_cache
     if status is not None:
         print(f"day cache: {status.days} days, {status.rows:,} rows, "
               f"{status.memory_bytes / 2**20:.0f} MB in memory, loaded in "

@@ -4,28 +4,37 @@ analyst workspace.
 Each part runs as its own process (the same commands a deployment would run), logs to
 ``<data_dir>/logs/<name>.log``, and is waited for by its readiness endpoint. On the first start
 the demo events are sent *through* the pipeline: HTTP → JetStream → sink → Parquet → compactor.
+:func:`run_up` is the whole sequence; the ``up`` command only parses its options.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from threading import Event
+from typing import Any
 
+from causality._net import local_url, pick_port
 from causality.errors import CausalityError
 from causality.settings import Settings
 from pipeline.natsd import NatsConfig, NatsServer
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 40.0
+DEMO_LANDED_TIMEOUT_S = 300.0  # how long the sink may take to write the demo events
+ADMIN_PASSWORD_BYTES = 12
 _POLL_S = 0.1
+_WATCH_S = 1.0
 
 
 class SupervisorError(CausalityError):
@@ -80,7 +89,6 @@ class Supervisor:
 
     def start_workspace(self) -> str:
         """The analyst workspace (Streamlit), waited for on its health endpoint; its URL."""
-        from causality.cli_workspace import local_url, pick_port
         from causality.workspace_health import HEALTH_PATH
 
         ws = self.settings.workspace
@@ -147,3 +155,102 @@ def load_demo(sup: Supervisor, n_events: int, seed: int = 42) -> int:
     table = generate(n_events, seed=seed)
     ing = sup.settings.ingest
     return asyncio.run(send(f"http://{ing.host}:{ing.port}", keys, table))
+
+
+def run_up(settings: Settings, *, demo_events: int, exit_after_demo: bool, stop: Event,
+           echo: Callable[[str], None] = print) -> None:
+    """``causality up``: start every part, load demo data into an empty warehouse, then watch.
+
+    Runs until ``stop`` is set (or, with ``exit_after_demo``, once the demo data is in); a part
+    that exits on its own stops everything with :class:`SupervisorError`. ``echo`` prints a line
+    of progress.
+    """
+    sup = Supervisor(settings)
+    try:
+        _start_pipeline(sup, echo)
+        _load_demo_if_empty(sup, demo_events, stop, echo)
+        sup.spawn("compactor", "compact")
+        _start_workspace(sup, echo)
+        from warehouse.demo import read_back_summary
+
+        if not settings.warehouse_uri.startswith("s3://"):
+            echo(read_back_summary(Path(settings.warehouse_uri)))
+        echo(f"ready    data in {settings.data_dir.resolve()}; Ctrl-C stops")
+        while not exit_after_demo and not stop.is_set():
+            if (dead := sup.failed()) is not None:
+                raise SupervisorError(f"{dead.name} exited with {dead.proc.returncode}",
+                                      code="child_failed", hint=f"see {dead.log}")
+            stop.wait(_WATCH_S)
+    finally:
+        sup.stop()
+
+
+def _start_pipeline(sup: Supervisor, echo: Callable[[str], None]) -> None:
+    """NATS, then ingest and sink, each waited for."""
+    s = sup.settings
+    nats_server = sup.start_nats()
+    echo(f"nats     {nats_server.url}")
+    ing = s.ingest
+    sup.spawn("ingest", "ingest", ready_url=f"http://{ing.host}:{ing.port}/readyz")
+    echo(f"ingest   http://{ing.host}:{ing.port}  (POST /v1/batch, /openapi.json)")
+    flush = {} if "CAUSALITY_SINK_FLUSH_INTERVAL_S" in os.environ else {
+        "CAUSALITY_SINK_FLUSH_INTERVAL_S": "2"}
+    sup.spawn("sink", "sink", ready_url=f"http://{s.sink.http_host}:{s.sink.http_port}/readyz",
+              env=flush)
+    echo(f"sink     http://{s.sink.http_host}:{s.sink.http_port}/metrics")
+
+
+def _load_demo_if_empty(sup: Supervisor, demo_events: int, stop: Event,
+                        echo: Callable[[str], None]) -> None:
+    """Send demo events through ingest into an empty warehouse, wait for them, compact them."""
+    from pipeline.compactor import CompactionPolicy, run_once
+    from warehouse.engines import open_engine
+
+    s = sup.settings
+    engine = open_engine("duckdb", warehouse=s.warehouse_uri)
+    if _count(engine) != 0 or not demo_events:
+        return
+    started = time.perf_counter()
+    sent = load_demo(sup, demo_events)
+    echo(f"demo     {sent:,} events sent through ingest in "
+         f"{time.perf_counter() - started:.1f} s; waiting for the sink ...")
+    deadline = time.monotonic() + DEMO_LANDED_TIMEOUT_S
+    while (landed := _count(engine)) < sent and time.monotonic() < deadline:
+        if (dead := sup.failed()) is not None:
+            raise SupervisorError(f"{dead.name} stopped", hint=f"see {dead.log}")
+        stop.wait(_WATCH_S)
+    from causality.wiring import storage
+
+    result = run_once(storage(s), CompactionPolicy(grace_s=0))
+    echo(f"demo     {landed:,} rows landed; compacted {len(result.partitions)} "
+         f"partitions, {result.files_removed} files")
+    if landed != sent:
+        raise SupervisorError(f"only {landed:,} of {sent:,} demo events landed",
+                              code="demo_incomplete", hint="see the logs in data_dir")
+
+
+def _count(engine: Any) -> int:
+    result = engine.run("SELECT count(*) FROM events", 1, 60)
+    return int(result.table.column(0)[0].as_py())
+
+
+def _start_workspace(sup: Supervisor, echo: Callable[[str], None]) -> None:
+    """The workspace, with a first admin when nobody can sign in yet."""
+    password = ensure_admin(sup.settings)
+    echo(f"workspace {sup.start_workspace()}")
+    if password is not None:
+        echo(f"admin    sign in as admin / {password}  (shown once; change it with "
+             "`causality users passwd admin`)")
+
+
+def ensure_admin(settings: Settings) -> str | None:
+    """When nobody can sign in yet, an ``admin`` with a random password (returned once)."""
+    from causality.wiring import metadata
+    from metadata.users import UserStore
+
+    store = UserStore(metadata(settings))
+    if store.count():
+        return None
+    password = secrets.token_urlsafe(ADMIN_PASSWORD_BYTES)
+    store.add("admin", password, "admin")
+    return password

@@ -1,4 +1,5 @@
-"""One drawing function per chart kind; `charts.figure.to_figure` picks one and applies the theme.
+"""The drawing functions of the chart kinds (`charts.kinds` says which draws which);
+`charts.figure.to_figure` picks one and applies the theme.
 
 Each takes a spec already checked against the table (`charts.figure.problems`). Every text that
 plotly draws (titles, axis and tick labels, legend entries, table cells) comes from a result or a
@@ -8,16 +9,18 @@ person, and plotly reads some HTML in it, so each goes through `literal` first.
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 import pyarrow as pa
 
 from charts._shape import is_numeric
-from charts.spec import ChartSpec
 from charts.theme import MUTED, NUMBER_FORMAT, PERCENT_FORMAT, SEQUENTIAL
+
+if TYPE_CHECKING:
+    from charts.spec import ChartSpec
 
 #: Up to this many points per series a line also shows its markers (a lone point stays visible).
 SPARSE_POINTS = 40
@@ -57,26 +60,41 @@ def _sorted_by(table: pa.Table, name: str) -> pa.Table:
     return table.sort_by([(name, "ascending")])
 
 
-def _xy(spec: ChartSpec, table: pa.Table) -> go.Figure:
+def line(spec: ChartSpec, table: pa.Table) -> go.Figure:
+    return _xy(spec, table, lines=True, stacked=False)
+
+
+def area(spec: ChartSpec, table: pa.Table) -> go.Figure:
+    return _xy(spec, table, lines=True, stacked=True)
+
+
+def bar(spec: ChartSpec, table: pa.Table) -> go.Figure:
+    return _xy(spec, table, lines=False, stacked=False)
+
+
+def stacked_bar(spec: ChartSpec, table: pa.Table) -> go.Figure:
+    return _xy(spec, table, lines=False, stacked=True)
+
+
+def _xy(spec: ChartSpec, table: pa.Table, *, lines: bool, stacked: bool) -> go.Figure:
     assert spec.x is not None
     fig = go.Figure()
-    line_like = spec.kind in ("line", "area")
     for label, part in _groups(table, spec.series):
-        if line_like:
+        if lines:
             part = _sorted_by(part, spec.x)
         x = col(part, spec.x)
         for measure in spec.y:
             name = _trace_name(label, measure, len(spec.y))
-            if line_like:
+            if lines:
                 mode = "lines+markers" if part.num_rows <= SPARSE_POINTS else "lines"
                 fig.add_trace(go.Scatter(x=x, y=col(part, measure), name=name, mode=mode,
                                          connectgaps=False,
-                                         stackgroup="one" if spec.kind == "area" else None))
+                                         stackgroup="one" if stacked else None))
             else:
                 fig.add_trace(go.Bar(x=x, y=col(part, measure), name=name))
-    if line_like:
+    if lines:
         fig.update_layout(hovermode="x unified")
-    elif spec.kind == "stacked_bar":
+    elif stacked:
         fig.update_layout(barmode="stack", legend_traceorder="normal")
     else:
         fig.update_layout(barmode="group")
@@ -93,7 +111,7 @@ def _trace_name(label: str | None, measure: str, n_measures: int) -> str:
     return label if n_measures == 1 else f"{label} · {literal(measure)}"
 
 
-def _funnel(spec: ChartSpec, table: pa.Table) -> go.Figure:
+def funnel(spec: ChartSpec, table: pa.Table) -> go.Figure:
     assert spec.x is not None
     fig = go.Figure()
     order = "step" if "step" in table.column_names else None
@@ -109,7 +127,7 @@ def _funnel(spec: ChartSpec, table: pa.Table) -> go.Figure:
     return fig
 
 
-def _heatmap(spec: ChartSpec, table: pa.Table) -> go.Figure:
+def heatmap(spec: ChartSpec, table: pa.Table) -> go.Figure:
     assert spec.x is not None and spec.series is not None
     rows = sorted({v for v in table.column(spec.series).to_pylist() if v is not None})
     cols = sorted({v for v in table.column(spec.x).to_pylist() if v is not None})
@@ -146,7 +164,7 @@ def _cell_text(z: Sequence[Sequence[float | None]], shares: bool) -> list[list[s
             for row in z]
 
 
-def _number(spec: ChartSpec, table: pa.Table) -> go.Figure:
+def number(spec: ChartSpec, table: pa.Table) -> go.Figure:
     """The first y as a big number; with a second y (the previous period's value), the change.
 
     The change is relative (``▲ 12.5%``) when the previous value is positive, and absolute
@@ -177,7 +195,7 @@ def _first(table: pa.Table, name: str) -> float | None:
     return None if not values or values[0] is None else float(values[0])
 
 
-def _table(spec: ChartSpec, table: pa.Table) -> go.Figure:
+def data_table(spec: ChartSpec, table: pa.Table) -> go.Figure:
     columns = table.column_names
     numeric = [is_numeric(table.schema.field(c).type) for c in columns]
     return go.Figure(go.Table(
@@ -187,8 +205,3 @@ def _table(spec: ChartSpec, table: pa.Table) -> go.Figure:
                "format": [NUMBER_FORMAT if n else "" for n in numeric],
                "align": ["right" if n else "left" for n in numeric]}))
 
-
-DRAW: dict[str, Callable[[ChartSpec, pa.Table], go.Figure]] = {
-    "line": _xy, "area": _xy, "bar": _xy, "stacked_bar": _xy, "funnel": _funnel,
-    "retention_heatmap": _heatmap, "number": _number, "table": _table,
-}

@@ -14,13 +14,13 @@ import re
 import plotly.graph_objects as go
 import pyarrow as pa
 
-from charts._draw import DRAW, literal
+from charts._draw import literal
 from charts._shape import is_numeric, is_time
 from charts.errors import ChartError
+from charts.kinds import KINDS
 from charts.spec import ChartSpec
 from charts.theme import MARGIN, TEMPLATE_NAME, TITLED_TOP_MARGIN
 
-_XY_KINDS = frozenset({"line", "area", "bar", "stacked_bar", "funnel"})
 #: A column holding the previous period's value: ``previous``, ``prev_revenue``, ``users_prior``.
 _PREVIOUS = re.compile(r"(^|_)(prev|previous|prior)(_|$)", re.IGNORECASE)
 _FUNNEL_COLUMNS = frozenset({"step", "event", "users"})
@@ -32,15 +32,16 @@ __all__ = ["auto_spec", "is_numeric", "is_time", "problems", "to_figure"]
 def problems(spec: ChartSpec, table: pa.Table) -> list[str]:
     """What keeps `spec` from being drawn from `table` (empty when it can be)."""
     names = set(table.column_names)
+    kind = KINDS[spec.kind]
     out = [f"the result has no column {c!r}" for c in spec.columns() if c not in names]
-    if out or spec.kind == "table":
+    if out or not kind.measures:
         return out
-    if spec.kind in _XY_KINDS | {"retention_heatmap"} and not spec.x:
+    if kind.x and not spec.x:
         out.append(f"a {spec.kind} chart needs x")
     if not spec.y:
         out.append(f"a {spec.kind} chart needs at least one y column")
-    if spec.kind == "retention_heatmap" and not spec.series:
-        out.append("a retention_heatmap needs series (the cohort column)")
+    if kind.series and not spec.series:
+        out.append(f"a {spec.kind} needs series ({kind.series})")
     out += [f"y column {c!r} is not numeric" for c in spec.y
             if not is_numeric(table.schema.field(c).type)]
     return out
@@ -101,7 +102,7 @@ def to_figure(spec: ChartSpec, table: pa.Table) -> go.Figure:
     if found:
         raise ChartError("; ".join(found), hint="choose columns the result has, or let the "
                          "chart be picked automatically", columns=table.column_names)
-    fig = DRAW[spec.kind](spec, table)
+    fig = KINDS[spec.kind].draw(spec, table)
     fig.update_layout(template=TEMPLATE_NAME, title_text=literal(spec.title) or None,
                       margin={**MARGIN, "t": TITLED_TOP_MARGIN if spec.title else MARGIN["t"]})
     return fig

@@ -6,13 +6,16 @@ one when the model did not, or proposed columns the result does not have.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ChartKind = Literal[
-    "line", "area", "bar", "stacked_bar", "funnel", "retention_heatmap", "number", "table"
-]
+from charts.kinds import CHART_KINDS
+
+if TYPE_CHECKING:
+    ChartKind = str
+else:
+    ChartKind = Literal[CHART_KINDS]
 MAX_COLUMN_CHARS = 128
 MAX_TITLE_CHARS = 200
 
@@ -28,8 +31,7 @@ class ChartSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: ChartKind = Field(description="line|area|bar|stacked_bar|funnel|retention_heatmap|"
-                                        "number|table")
+    kind: ChartKind = Field(description="|".join(CHART_KINDS))
     x: str | None = Field(None, max_length=MAX_COLUMN_CHARS,
                           description="result column on the x axis (time or category)")
     y: list[str] = Field(default_factory=list, max_length=20,

@@ -26,7 +26,8 @@ Rules, and the codes they raise:
    in the SQL that runs (change ``cte_renamed``).
 5. ``known_columns`` - each column resolves -> ``unknown_column`` ("did you mean user_id?"),
    ``ambiguous_column``, ``invalid_reference``; engine-hidden ``"$path"`` -> ``forbidden_column``.
-6. ``functions`` - per-engine deny list plus policy extras -> ``forbidden_function``.
+6. ``functions`` - the deny list of the policy's ``dialect`` (every engine's for an unknown
+   one) plus policy extras -> ``forbidden_function``.
 7. ``bounded`` - every value the query builds has a size bound from its literals (DuckDB
    does not count a row's values against its memory limit): the count, width or range of
    ``repeat``, ``lpad``/``rpad``, ``space``, ``sequence``/``range``/``generate_series``,
@@ -57,10 +58,28 @@ connection must set ``integer_division = true``.
 
 from __future__ import annotations
 
-from guardrails._check import check
+from typing import TYPE_CHECKING, Any
+
 from guardrails._errors import GuardrailError, Rejected
 from guardrails._policy import Policy
 from guardrails._result import CheckedQuery
-from guardrails._rules import RULES
+
+if TYPE_CHECKING:
+    from guardrails._check import check
+    from guardrails._rules import RULES
 
 __all__ = ["RULES", "CheckedQuery", "GuardrailError", "Policy", "Rejected", "check"]
+
+
+def __getattr__(name: str) -> Any:
+    """`check` and `RULES` load sqlglot and the rules on first use, so reading the policy
+    and its settings section (every process does, at start) stays light."""
+    if name == "check":
+        from guardrails._check import check
+
+        return check
+    if name == "RULES":
+        from guardrails._rules import RULES
+
+        return RULES
+    raise AttributeError(f"module 'guardrails' has no attribute {name!r}")

@@ -18,7 +18,8 @@ class Rejected(GuardrailError):
 
     `code` is a stable snake_case string (safe to branch on and to show in an API);
     `message` states the fact, `hint` suggests a fix. `table`, `column`, `function`,
-    `line` and `col` carry the facts a client may want to highlight.
+    `line` and `col` carry the facts a client may want to highlight; they are the error's
+    `facts` too, so `to_dict` and ``str`` are those of every `CausalityError`.
     """
 
     def __init__(
@@ -33,27 +34,13 @@ class Rejected(GuardrailError):
         line: int | None = None,
         col: int | None = None,
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.hint = hint or ""
+        super().__init__(message, code=code, hint=hint or "", table=table, column=column,
+                         function=function, line=line, col=col)
         self.table = table
         self.column = column
         self.function = function
         self.line = line
         self.col = col
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON error shape: code, message, hint, plus whichever facts are known."""
-        out: dict[str, Any] = {"code": self.code, "message": self.message, "hint": self.hint}
-        for name in _FACTS:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        return out
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.message}" + (f" ({self.hint})" if self.hint else "")
 
     def __repr__(self) -> str:
         return f"Rejected({self.to_dict()!r})"

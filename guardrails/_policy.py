@@ -30,7 +30,9 @@ class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     mode: Literal["enforce", "warn"] = "enforce"
-    engine: Literal["duckdb", "trino"] = "duckdb"
+    # The sqlglot dialect the engine runs (`Engine.dialect`); `execute` sets the engine's own.
+    # A dialect without its own deny list gets every engine's (`functions`).
+    dialect: str = "duckdb"
     max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
     max_sql_chars: int = Field(MAX_SQL_CHARS, gt=0)
     max_ast_nodes: int = Field(MAX_AST_NODES, gt=0)
@@ -51,6 +53,10 @@ class Policy(BaseModel):
     strict_timeout_s: float = Field(10.0, gt=0)
     strict_max_rows: int = Field(1_000, gt=0)
     queries_per_minute: int | None = Field(120, gt=0)
+
+    def for_dialect(self, dialect: str) -> Policy:
+        """This policy for an engine that runs ``dialect`` (itself when it already is)."""
+        return self if dialect == self.dialect else self.model_copy(update={"dialect": dialect})
 
     @field_validator("tenant_app_id")
     @classmethod

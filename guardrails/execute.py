@@ -104,13 +104,15 @@ def execute(
     catalog: Mapping[str, Mapping[str, str]] | None = None,
     limiter: RateLimiter = DEFAULT_LIMITER,
 ) -> Execution:
-    """Run ``sql`` (Trino dialect) under ``policy``; every attempt is audited.
+    """Run ``sql`` (Trino dialect) under ``policy``; every attempt is audited. The check is
+    for the engine's own ``dialect``, whatever ``policy.dialect`` says.
 
     Raises :class:`Rejected` (guardrails, cost, rate limit) or an engine error; both are
     audited before they propagate.
     """
     record = {"actor": actor, "source": source, "sql_in": sql, "question": question,
               "engine": engine.name}
+    policy = policy.for_dialect(engine.dialect)
     checked: CheckedQuery | None = None
     estimate = Estimate()
     try:

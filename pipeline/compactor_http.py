@@ -1,4 +1,4 @@
-"""The compactor's small HTTP port: ``/livez``, ``/readyz`` and ``/metrics`` (Prometheus).
+"""The compactor's metrics, and its probes (:mod:`pipeline.probes`) on a port of their own.
 
 Metrics: compaction runs, partitions compacted, files removed and written, rows read,
 duplicates removed, bytes before and after, seconds per run, and the time of the last run.
@@ -7,15 +7,17 @@ duplicates removed, bytes before and after, seconds per run, and the time of the
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from pipeline.compactor import RunResult
+from pipeline.probes import NotReady, Probes, ProbeThread
 
 
 class CompactorMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
@@ -52,37 +54,17 @@ class CompactorMetrics:
             self.bytes_in.inc(p.bytes_in)
             self.bytes_out.inc(p.bytes_out)
 
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
 
 def serve(metrics: CompactorMetrics, host: str, port: int,
-          ready: threading.Event) -> ThreadingHTTPServer:
-    """Start the HTTP port in a daemon thread; ``ready`` is set once the first pass finished."""
+          ready: threading.Event) -> ProbeThread:
+    """Start the probes in a daemon thread; ``ready`` is set once the first pass finished."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/livez":
-                self._send(200, b'{"status":"ok"}', "application/json")
-            elif self.path == "/readyz":
-                ok = ready.is_set()
-                self._send(200 if ok else 503,
-                           b'{"status":"ok"}' if ok else b'{"code":"not_ready","message":'
-                           b'"the first compaction pass has not finished","hint":"wait"}',
-                           "application/json")
-            elif self.path == "/metrics":
-                self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
-            else:
-                self._send(404, b'{"code":"not_found","message":"no such path",'
-                           b'"hint":"use /livez, /readyz or /metrics"}', "application/json")
+    async def first_pass_done() -> None:
+        if not ready.is_set():
+            raise NotReady("the first compaction pass has not finished", code="not_ready",
+                           hint="wait")
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="compactor-http", daemon=True).start()
-    return server
+    return ProbeThread(Probes(metrics, first_pass_done), host, port, name="compactor-http")

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.nats",
     "tests.fixtures.s3",
     "tests.fixtures.trino",
+    "tests.fixtures.warehouse",
 ]

@@ -1,6 +1,6 @@
-"""The small public Python API for analysts who prefer code, and for exported notebooks.
+"""The client behind the public Python API (:mod:`causality.api`, which adds ``connect``).
 
-    from workspace.api import connect, Trend, DateRange
+    from causality.api import connect, Trend, DateRange
 
     with connect(app_id="shop") as cz:
         table = cz.query("SELECT event_type, count(*) AS n FROM events GROUP BY 1")
@@ -14,9 +14,6 @@ they are `CausalityError`s carrying a stable ``code`` and a ``hint``.
 
 from __future__ import annotations
 
-import getpass
-import os
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -28,19 +25,21 @@ from guardrails import Rejected
 from guardrails.execute import execute
 from warehouse.engines import EngineError
 from warehouse.layout import validate_app_id
+from workspace.errors import AccessDenied
 from workspace.insights import (
     Breakdown,
     DateRange,
     Filter,
     Funnel,
     FunnelStep,
+    Insight,
     Retention,
     Stickiness,
     TopEvents,
     Trend,
     compile_insight,
 )
-from workspace.service import AccessDenied, Workspace
+from workspace.service import Workspace
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -60,13 +59,7 @@ __all__ = [
     "Stickiness",
     "TopEvents",
     "Trend",
-    "connect",
 ]
-
-CONFIG_ENV = "CAUSALITY_CONFIG"
-ACTOR_ENV = "CAUSALITY_ACTOR"
-
-InsightModel = Trend | Funnel | Retention | TopEvents | Stickiness
 
 
 class Client:
@@ -90,7 +83,7 @@ class Client:
         """
         return self._run(sql, app_id=app_id, question=None)
 
-    def insight(self, model: InsightModel, *, app_id: str | None = None) -> pa.Table:
+    def insight(self, model: Insight, *, app_id: str | None = None) -> pa.Table:
         """Compile a typed insight (`Trend`, `Funnel`, `Retention`, ...) and run it."""
         sql = compile_insight(model)
         return self._run(sql, app_id=app_id, question=f"({model.kind} insight)")
@@ -147,28 +140,3 @@ class Client:
             raise AccessDenied(f"this client may only see app {self.app_id}, not {wanted}",
                                hint=f"leave app_id out, or connect(app_id={wanted!r})")
         return wanted
-
-
-def connect(config: str | Path | None = None, *, actor: str | None = None,
-            app_id: str | None = None) -> Client:
-    """A `Client` on the configured engine and metadata store.
-
-    Settings come from ``config`` (a TOML file), else the file named by ``CAUSALITY_CONFIG``,
-    plus the ``CAUSALITY_*`` environment variables. The actor recorded in the audit log is
-    ``actor``, else ``CAUSALITY_ACTOR``, else ``notebook:<os user>``. With ``app_id`` every
-    query is tenant-filtered to that app.
-    """
-    from causality.settings import load_settings
-
-    path = config if config is not None else os.environ.get(CONFIG_ENV) or None
-    settings = load_settings(Path(path) if path is not None else None)
-    who = actor or os.environ.get(ACTOR_ENV) or f"notebook:{_os_user()}"
-    return Client(Workspace(settings, long_running=False), actor=who, app_id=app_id,
-                  owns_workspace=True)
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
-        return "unknown"

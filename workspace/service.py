@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from charts import ChartSpec, auto_spec, downsample_sql, needs_downsampling, problems
+from charts import TIME_SERIES_KINDS, ChartSpec, auto_spec, problems
 from charts.figure import is_time
 from guardrails import CheckedQuery, Policy, Rejected, check
 from guardrails.execute import Execution, Source, execute
@@ -39,18 +39,16 @@ from workspace.analyst import (
     describe,
     planner_from_settings,
 )
-from workspace.filters import Filters, restrict_dates
+from workspace.errors import AccessDenied
+from workspace.filters import Filters
+from workspace.queries import downsample_sql, needs_downsampling, restrict_dates
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine as SqlEngine
 
-    from causality.settings import Settings
+    from workspace.config import WorkspaceConfig
 
 CONTEXT_TTL_S = 300.0
-
-
-class AccessDenied(AnalystError):
-    code = "forbidden"
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ class _Cache:
 class Workspace:
     """The analyst product's services. Thread-safe; one per process is enough."""
 
-    def __init__(self, settings: Settings, *, engine: Engine | None = None,
+    def __init__(self, settings: WorkspaceConfig, *, engine: Engine | None = None,
                  db: SqlEngine | None = None,
                  planner: Planner | None = None, long_running: bool = True):
         """``long_running``: a server that gains from DuckDB's day cache (the app); a
@@ -112,9 +110,7 @@ class Workspace:
     def engine(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                from causality.wiring import engine
-
-                self._engine = engine(self.settings, cache=self._long_running)
+                self._engine = self.settings.open_engine(cache=self._long_running)
             return self._engine
 
     @cached_property
@@ -176,9 +172,7 @@ class Workspace:
 
     # -- policy ------------------------------------------------------------------------
     def policy(self, app_id: str | None) -> Policy:
-        q = self.settings.query
-        return Policy(engine=q.engine, max_rows=q.max_rows, timeout_s=q.timeout_s,
-                      tenant_app_id=app_id)
+        return self.settings.policy(app_id)
 
     @staticmethod
     def scope(user: User, wanted: str | None = None) -> str | None:
@@ -202,7 +196,8 @@ class Workspace:
         """The guardrails' verdict and the engine's cost estimate, without running (the
         estimate runs with the engine's own reads, never queued behind a busy source)."""
         engine = engine or self.engine
-        checked = check(sql, engine.catalog(samples=False).tables, self.policy(app_id))
+        checked = check(sql, engine.catalog(samples=False).tables,
+                        self.policy(app_id).for_dialect(engine.dialect))
         return checked, engine.explain(checked.sql)
 
     def run_sql(self, sql: str, *, user: User, app_id: str | None = None,
@@ -300,7 +295,7 @@ class Workspace:
         through the guardrails again. Never ships every point to the browser."""
         max_points = self.settings.workspace.max_chart_points
         long = needs_downsampling(spec, table, max_points) or (
-            truncated and spec.kind in ("line", "area") and spec.x is not None
+            truncated and spec.kind in TIME_SERIES_KINDS and spec.x is not None
             and spec.x in table.column_names and is_time(table, spec.x))
         wrapped = downsample_sql(sql, spec, max_points=max_points) if long else None
         if wrapped is None:

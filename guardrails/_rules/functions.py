@@ -1,8 +1,9 @@
 """No function that reads files, URLs or settings, runs or parses SQL, sleeps, or names a schema.
 
 Names are matched lower-case, against sqlglot's names for the function as well as the
-name written, with `prefix*` patterns. The policy adds names (`function_denylist`) or
-exempts exact names from the defaults (`function_allowlist`).
+name written, with `prefix*` patterns. The policy's `dialect` (the engine's) picks a deny
+list, every engine's for a dialect without one; the policy adds names (`function_denylist`)
+or exempts exact names from the defaults (`function_allowlist`).
 """
 
 from __future__ import annotations
@@ -34,13 +35,16 @@ DUCKDB_DENYLIST = frozenset(
 )
 TRINO_DENYLIST = frozenset({"$*", "sequence_table", "exclude_columns"})
 ENGINE_DENYLISTS = {"duckdb": DUCKDB_DENYLIST, "trino": TRINO_DENYLIST}
+#: A dialect without a list of its own fails closed: every engine's list applies.
+UNKNOWN_DIALECT_DENYLIST = frozenset[str]().union(*ENGINE_DENYLISTS.values())
 
 
 def functions(ctx: Context) -> None:
     """Reject with forbidden_function on the first denied function call."""
     policy = ctx.policy
     denied = _matcher(
-        (COMMON_DENYLIST | ENGINE_DENYLISTS[policy.engine] | policy.function_denylist),
+        (COMMON_DENYLIST | ENGINE_DENYLISTS.get(policy.dialect, UNKNOWN_DIALECT_DENYLIST)
+         | policy.function_denylist),
         policy.function_allowlist,
     )
     for node in ctx.nodes:

@@ -9,6 +9,7 @@ and anything unexpected as a logged 500) into the one JSON error shape.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -18,9 +19,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from causality.settings import IngestSettings, Settings
 from metadata import ApiKey, KeyStore, open_db
 from pipeline.bus import STREAMS, Streams, batch_id, stream_configs
+from pipeline.config import IngestProcessSettings, IngestSettings
 from pipeline.ingest._auth import KeyCache, header_key
 from pipeline.ingest._body import read_body
 from pipeline.ingest._errors import (
@@ -45,6 +46,7 @@ from pipeline.ingest._metrics import Metrics
 from pipeline.ingest._openapi import SINGLE_TYPES, openapi_document
 from pipeline.ingest._publish import Publisher
 from pipeline.ingest._ratelimit import RateLimiter
+from pipeline.probes import NotReady, Probes
 
 log = logging.getLogger("causality.ingest")
 
@@ -91,7 +93,7 @@ class Request:
     outcome: Outcome = field(default_factory=Outcome)
 
 
-def create_app(settings: Settings, streams: Streams = STREAMS,
+def create_app(settings: IngestProcessSettings, streams: Streams = STREAMS,
                key_store: KeyStore | None = None) -> web.Application:
     """The edge as an aiohttp app; NATS is connected on startup, drained on cleanup."""
     cfg = settings.ingest
@@ -116,9 +118,7 @@ def create_app(settings: Settings, streams: Streams = STREAMS,
     for kind in SINGLE_TYPES:
         app.router.add_post(f"/v1/{kind}", _single)
         app.router.add_route("OPTIONS", f"/v1/{kind}", _preflight)
-    app.router.add_get("/livez", _livez)
-    app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/metrics", _metrics)
+    Probes(metrics, functools.partial(_check_ready, state)).install(app)
     app.router.add_get("/openapi.json", _openapi)
     app.on_startup.append(_startup)
     app.on_shutdown.append(_shutdown)
@@ -257,35 +257,25 @@ async def _preflight(request: web.Request) -> web.Response:
 # -- operations ---------------------------------------------------------------------------
 
 
-async def _livez(request: web.Request) -> web.Response:
-    return web.json_response({"live": True})
-
-
-async def _readyz(request: web.Request) -> web.Response:
-    state = request.app[STATE]
+async def _check_ready(state: IngestState) -> None:
+    """``/readyz``: not draining, connected, the stream reachable (see :mod:`pipeline.probes`)."""
     if state.draining:
-        raise Unavailable("the server is shutting down", code="draining", retry_after=1,
-                          hint="send to another instance")
+        raise NotReady("the server is shutting down", code="draining", retry_after=1,
+                       hint="send to another instance")
     publisher = state.publisher
     if not publisher.ready or publisher.js is None:
-        raise Unavailable("not connected to NATS, or the streams are not confirmed",
-                          code="nats_unavailable", retry_after=state.settings.retry_after_s,
-                          hint="check that nats-server runs at nats.url")
+        raise NotReady("not connected to NATS, or the streams are not confirmed",
+                       code="nats_unavailable", retry_after=state.settings.retry_after_s,
+                       hint="check that nats-server runs at nats.url")
     if time.monotonic() > state._ready_at:  # a live look at the stream, at most twice a second
         try:
             async with asyncio.timeout(1.0):
                 await publisher.js.stream_info(state.streams.events)
         except Exception:  # any nats failure means: not ready
-            raise Unavailable(f"stream {state.streams.events} is not reachable",
-                              code="nats_unavailable", retry_after=state.settings.retry_after_s,
-                              hint="check the JetStream server and its storage") from None
+            raise NotReady(f"stream {state.streams.events} is not reachable",
+                           code="nats_unavailable", retry_after=state.settings.retry_after_s,
+                           hint="check the JetStream server and its storage") from None
         state._ready_at = time.monotonic() + READY_CHECK_TTL_S
-    return web.json_response({"ready": True})
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    metrics = request.app[STATE].metrics
-    return web.Response(body=metrics.render(), headers={"Content-Type": metrics.content_type})
 
 
 async def _openapi(request: web.Request) -> web.Response:

@@ -73,8 +73,11 @@ def _ingest_op(summary: str, body_schema: str, op_id: str) -> dict[str, Any]:
 
 def _probe(summary: str, op_id: str, ok: dict[str, Any], fails: bool) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": ok}
-    if fails:
+    if fails:  # pipeline.probes: the error shape with the probe's status
         responses["503"] = _error(503)
+        responses["503"]["description"] = "Draining, or NATS or the stream unreachable"
+        schema = responses["503"]["content"]["application/json"]["schema"]
+        schema["allOf"].append({"$ref": "#/components/schemas/Probe"})
     return {"get": {"operationId": op_id, "summary": summary, "responses": responses}}
 
 
@@ -129,6 +132,10 @@ def _schemas() -> dict[str, Any]:
                 "results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}},
             },
         },
+        "Probe": {
+            "type": "object", "required": ["status"],
+            "properties": {"status": {"type": "string", "enum": ["ok", "unavailable"]}},
+        },
         "Error": {
             "type": "object", "required": ["code", "message", "hint"],
             "properties": {"code": {"type": "string"}, "message": {"type": "string"},
@@ -143,12 +150,11 @@ def openapi_document() -> dict[str, Any]:
     }
     for kind in SINGLE_TYPES:
         paths[f"/v1/{kind}"] = _ingest_op(f"Send one {kind} event", "SingleEvent", kind)
-    paths["/livez"] = _probe("The process is alive", "livez", {
-        "description": "alive", "content": {"application/json": {"schema": {"type": "object"}}}},
-        fails=False)
-    paths["/readyz"] = _probe("Connected to NATS, stream reachable, not draining", "readyz", {
-        "description": "ready", "content": {"application/json": {"schema": {"type": "object"}}}},
-        fails=True)
+    probe = {"application/json": {"schema": {"$ref": "#/components/schemas/Probe"}}}
+    paths["/livez"] = _probe("The process is alive", "livez",
+                             {"description": "alive", "content": probe}, fails=False)
+    paths["/readyz"] = _probe("Connected to NATS, stream reachable, not draining", "readyz",
+                              {"description": "ready", "content": probe}, fails=True)
     paths["/metrics"] = _probe("Prometheus metrics", "metrics", {
         "description": "text exposition format",
         "content": {"text/plain": {"schema": {"type": "string"}}}}, fails=False)

@@ -24,8 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
-from causality.settings import Settings
 from pipeline.bus import STREAMS, Streams
+from pipeline.config import IngestConfig, IngestProcessSettings
 from pipeline.errors import PipelineError
 from pipeline.ingest._app import STATE, create_app
 from pipeline.ingest._metrics import MULTIPROC_ENV
@@ -47,7 +47,7 @@ async def _collect_garbage(interval_s: float) -> None:
         gc.collect()
 
 
-def run(settings: Settings, streams: Streams = STREAMS,
+def run(settings: IngestProcessSettings, streams: Streams = STREAMS,
         announce: Callable[[str], None] = print) -> None:
     """Serve until SIGTERM/SIGINT; ``announce(url)`` once every process listens."""
     if settings.ingest.workers == 1:
@@ -56,8 +56,9 @@ def run(settings: Settings, streams: Streams = STREAMS,
         _supervise(settings, streams, announce)
 
 
-async def serve(settings: Settings, streams: Streams = STREAMS, *, port: int | None = None,
-                reuse_port: bool = False, announce: Callable[[str], None] = print,
+async def serve(settings: IngestProcessSettings, streams: Streams = STREAMS, *,
+                port: int | None = None, reuse_port: bool = False,
+                announce: Callable[[str], None] = print,
                 stop: asyncio.Event | None = None, install_signals: bool = True,
                 parent_pid: int | None = None) -> None:
     """One server process (or thread, for tests: pass ``stop`` and ``install_signals=False``).
@@ -139,7 +140,7 @@ def _hard_exit() -> None:
 
 def _worker(settings_data: dict[str, Any], streams: Streams, port: int, ready: Any,
             parent_pid: int) -> None:  # ready: a multiprocessing.Queue
-    settings = Settings(**settings_data)
+    settings = IngestConfig(**settings_data)
     configure_logging(settings.log_level)
     _run_loop(serve(settings, streams, port=port, reuse_port=True, announce=ready.put,
                     parent_pid=parent_pid))
@@ -157,7 +158,8 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-def _supervise(settings: Settings, streams: Streams, announce: Callable[[str], None]) -> None:
+def _supervise(settings: IngestProcessSettings, streams: Streams,
+               announce: Callable[[str], None]) -> None:
     cfg = settings.ingest
     # Hold the port (bound, not listening) so port 0 means one port for every worker.
     holder = socket.socket(socket.AF_INET6 if ":" in cfg.host else socket.AF_INET)
@@ -177,7 +179,7 @@ def _supervise(settings: Settings, streams: Streams, announce: Callable[[str], N
                 for sig in (signal.SIGTERM, signal.SIGINT)}
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Queue()
-    data = settings.model_dump(by_alias=True)
+    data = IngestConfig.of(settings).model_dump()
     procs = [ctx.Process(target=_worker, args=(data, streams, port, ready, os.getpid()),
                          name=f"ingest-{i}")
              for i in range(cfg.workers)]

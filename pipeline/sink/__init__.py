@@ -1,7 +1,9 @@
 """The sink: JetStream ``EVENTS`` → atomic, partitioned Parquet files, ACKed only once written.
 
-See DESIGN.md (data flow, decisions 1 and 2), :mod:`pipeline.bus` for the message format and
-:mod:`pipeline.sink._sink` for how the process is organised.
+It owns the durable pull consumer every sink process shares, the dead-letter stream (``DLQ``:
+listing and replay too), and the raw files of the warehouse (``s-`` prefix; the compactor
+merges them). See DESIGN.md (data flow, decisions 1 and 2), :mod:`pipeline.bus` for the
+message format and :mod:`pipeline.sink._sink` for how the process is organised.
 """
 
 from pipeline.sink._config import Outcome, SinkConfig, new_sink_id

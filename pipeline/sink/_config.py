@@ -11,8 +11,8 @@ from enum import Enum
 import nats.errors
 
 from causality.errors import CausalityError
-from causality.settings import SinkSettings
 from pipeline.bus import DEFAULT_DUPLICATE_WINDOW_S, DEFAULT_RETENTION_S, STREAMS, Streams
+from pipeline.config import SinkSettings
 from pipeline.sink._dlq import DEAD_LETTERS, DeadLetters
 from pipeline.sink._errors import SinkError
 from warehouse.storage import Storage

@@ -5,8 +5,8 @@ from __future__ import annotations
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from causality.settings import SinkSettings
 from pipeline.bus import Streams
+from pipeline.config import SinkSettings
 
 
 def consumer_config(options: SinkSettings, streams: Streams) -> ConsumerConfig:

@@ -3,7 +3,7 @@
 and who may reach what.
 
 Expected numbers come from the hand-built events (tests/workspace/events_fixture.py) or from
-the hand-worked insight tests (tests/workspace/test_insight_numbers.py), never from the app.
+the hand-worked insight tests (tests/workspace/insights/test_numbers.py), never from the app.
 """
 
 from __future__ import annotations

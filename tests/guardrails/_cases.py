@@ -67,7 +67,7 @@ class Case:
         for key in ("max_rows", "max_depth", "max_ast_nodes", "max_sql_chars"):
             if key in self.options:
                 fields[key] = int(self.options[key])
-        for key in ("mode", "engine"):
+        for key in ("mode", "dialect"):
             if key in self.options:
                 fields[key] = self.options[key]
         if "deny" in self.options:

@@ -65,6 +65,15 @@ def test_rejection_is_audited_and_never_runs(engine: DuckDBEngine, audit: AuditL
                                                              None)
 
 
+def test_the_check_is_for_the_engines_dialect_whatever_the_policy_says(
+        engine: DuckDBEngine, audit: AuditLog) -> None:
+    # getvariable is denied on DuckDB only: a policy for Trino must not let it through.
+    with pytest.raises(Rejected) as err:
+        run("select getvariable('x') as v", engine, audit, dialect="trino")
+    assert err.value.code == "forbidden_function"
+    assert run("select 1 as x", engine, audit, dialect="trino").table.num_rows == 1
+
+
 def test_cost_cap_rejects_before_running(engine: DuckDBEngine, audit: AuditLog) -> None:
     with pytest.raises(Rejected) as err:
         run("select * from events", engine, audit, max_scan_bytes=10)

@@ -9,6 +9,7 @@ import pydantic
 import pytest
 
 import guardrails
+from causality.errors import CausalityError
 from guardrails import GuardrailError, Policy, Rejected, check
 from tests.guardrails._cases import CATALOG
 
@@ -17,13 +18,15 @@ def test_policy_defaults_and_immutability() -> None:
     policy = Policy()
     assert policy.max_rows == 10_000
     assert policy.mode == "enforce"
-    assert policy.engine == "duckdb"
+    assert policy.dialect == "duckdb"
     assert policy.tenant_app_id is None
     assert policy.tenant_column == "app_id"
     assert policy.tenant_tables == {"events"}
     with pytest.raises(pydantic.ValidationError):
         policy.max_rows = 5  # type: ignore[misc]
     assert hash(policy) == hash(Policy())
+    assert policy.for_dialect("duckdb") is policy
+    assert policy.for_dialect("trino") == Policy(dialect="trino")
 
 
 @pytest.mark.parametrize("tenant", ["", "a\nb", "a\x00b", "x" * 257])
@@ -58,9 +61,9 @@ def test_rejection_carries_code_facts_and_hint() -> None:
         "col": 13,
     }
     json.dumps(rejected.to_dict())
-    assert (
-        str(rejected) == "unknown_column: there is no column named usr_id (did you mean user_id?)"
-    )
+    assert str(rejected) == ("[unknown_column] there is no column named usr_id "
+                             "(hint: did you mean user_id?)")
+    assert isinstance(rejected, CausalityError)
     copy = pickle.loads(pickle.dumps(rejected))
     assert copy.to_dict() == rejected.to_dict()
 
@@ -83,8 +86,9 @@ def test_forbidden_function_names_the_function() -> None:
 
 def test_warn_mode_reports_advisory_problems_instead_of_raising() -> None:
     result = check("SELECT usr_id FROM events LIMIT ?", CATALOG, Policy(mode="warn"))
-    assert [w.split(":")[0] for w in result.warnings] == ["unknown_column", "invalid_limit"]
-    assert "did you mean user_id?" in result.warnings[0]
+    codes = [w.partition("]")[0].removeprefix("[") for w in result.warnings]
+    assert codes == ["unknown_column", "invalid_limit"]
+    assert "(hint: did you mean user_id?)" in result.warnings[0]
 
 
 @pytest.mark.parametrize(

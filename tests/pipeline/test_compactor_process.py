@@ -44,7 +44,7 @@ def test_compactor_process_metrics_and_drain(tmp_path: Path) -> None:
                 status = 0
             time.sleep(0.1)  # polling readiness with a deadline
         assert status == 200
-        assert get(f"{base}/livez")[0] == 200
+        assert get(f"{base}/readyz") == get(f"{base}/livez") == (200, '{"status":"ok"}')
         metrics = get(f"{base}/metrics")[1]
         assert "causality_compactor_runs_total 1.0" in metrics
         removed = [line for line in metrics.splitlines()

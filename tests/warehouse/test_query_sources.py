@@ -9,8 +9,8 @@ import pytest
 
 from guardrails import Policy
 from guardrails.execute import RateLimiter, Source, execute
-from warehouse import trino_config as ts
 from warehouse.engines import QUERY_SOURCES, DuckDBEngine
+from warehouse.trino import config as ts
 
 
 def test_the_guardrails_the_engines_and_trino_know_the_same_sources() -> None:

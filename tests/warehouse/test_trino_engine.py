@@ -8,10 +8,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from guardrails import Policy
+from guardrails.execute import RateLimiter, execute
 from tests.fixtures.trino import TrinoHandle
 from tests.warehouse._slow import TRINO_SLOW
 from warehouse.demo import generate, write
-from warehouse.engines import DuckDBEngine, EngineError, QueryCancelled, QueryTimeout
+from warehouse.engines import (
+    DuckDBEngine,
+    EngineError,
+    QueryCancelled,
+    QueryTimeout,
+    open_engine,
+)
 from warehouse.engines.trino_engine import TrinoEngine
 
 pytestmark = pytest.mark.trino
@@ -113,6 +121,23 @@ def _capture(out: list[BaseException], engine: TrinoEngine, sql: str) -> None:
 def test_reader_user_is_read_only_without_guardrails(trino_engine: TrinoEngine, sql: str) -> None:
     with pytest.raises(EngineError):
         trino_engine.run(sql, 10, 60)
+
+
+def test_opened_by_kind_forked_and_checked_for_its_own_dialect(stack: TrinoHandle) -> None:
+    twin = open_engine("trino", host=stack.host, port=stack.port).fork()
+    assert twin.dialect == "trino"
+    policy = Policy(queries_per_minute=None)  # the default dialect: duckdb
+
+    def run(sql: str) -> int:
+        done = execute(sql, engine=twin, policy=policy, actor="test", source="sql",
+                       limiter=RateLimiter())
+        return int(done.table.column(0)[0].as_py())
+
+    assert run("SELECT count(*) AS n FROM events WHERE app_id LIKE 'stk-%'") > 0
+    # Denied on DuckDB only: checked for Trino, it reaches Trino, which has no such function.
+    with pytest.raises(EngineError) as err:
+        run("SELECT getvariable('x') AS v")
+    assert err.value.code == "bad_reference"
 
 
 def test_unreachable_trino_is_a_clear_error() -> None:

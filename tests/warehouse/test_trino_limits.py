@@ -90,7 +90,7 @@ def guarded(trino: TrinoHandle, sql: str, source: Source, timeout_s: float = 60.
             engine: TrinoEngine | None = None) -> tuple[list[dict[str, object]], str | None]:
     """``sql`` through the guardrails on Trino: its rows and query id."""
     engine = engine or TrinoEngine(trino.host, trino.port)
-    policy = Policy(engine="trino", timeout_s=timeout_s, strict_timeout_s=timeout_s,
+    policy = Policy(dialect="trino", timeout_s=timeout_s, strict_timeout_s=timeout_s,
                     queries_per_minute=None)
     done = execute(sql, engine=engine, policy=policy, actor="test", source=source,
                    limiter=RateLimiter())

@@ -1,4 +1,4 @@
-"""warehouse.trino_server: fetch checks, the etc/ it writes, and a real Trino over real Parquet."""
+"""warehouse.trino: fetch checks, the etc/ it writes, and a real Trino over real Parquet."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.fixtures.trino import TrinoHandle
-from warehouse import trino_config as tc
-from warehouse import trino_server as ts
 from warehouse.schema import FILE_SCHEMA
+from warehouse.trino import TrinoServer, TrinoServerError, TrinoSetupError
+from warehouse.trino import config as tc
+from warehouse.trino import fetch as tf
 
 # --------------------------------------------------------------------------- without a server
 
@@ -33,36 +34,36 @@ def _fake_jdk(root: Path, version: str) -> Path:
 @pytest.fixture
 def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A JDK 25 stand-in, an empty cache dir, and no ``mvn`` on PATH."""
-    monkeypatch.setenv(ts.JAVA_HOME_ENV, str(_fake_jdk(tmp_path / "jdk", "25.0.3")))
-    monkeypatch.setenv(ts.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(tf.JAVA_HOME_ENV, str(_fake_jdk(tmp_path / "jdk", "25.0.3")))
+    monkeypatch.setenv(tf.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     return tmp_path / "cache"
 
 
 def test_fetch_names_the_missing_java_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-jdk"
-    monkeypatch.setenv(ts.JAVA_HOME_ENV, str(missing))
-    with pytest.raises(ts.TrinoSetupError) as caught:
-        ts.fetch(tmp_path / "cache")
+    monkeypatch.setenv(tf.JAVA_HOME_ENV, str(missing))
+    with pytest.raises(TrinoSetupError) as caught:
+        tf.fetch(tmp_path / "cache")
     err = caught.value
     assert err.code == "java_missing"
     assert str(missing) in err.message
-    assert ts.JAVA_HOME_ENV in err.hint
+    assert tf.JAVA_HOME_ENV in err.hint
     assert not (tmp_path / "cache").exists()
 
 
 def test_fetch_refuses_a_java_older_than_24(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv(ts.JAVA_HOME_ENV, str(_fake_jdk(tmp_path / "jdk17", "17.0.15")))
-    with pytest.raises(ts.TrinoSetupError) as caught:
-        ts.fetch(tmp_path / "cache")
+    monkeypatch.setenv(tf.JAVA_HOME_ENV, str(_fake_jdk(tmp_path / "jdk17", "17.0.15")))
+    with pytest.raises(TrinoSetupError) as caught:
+        tf.fetch(tmp_path / "cache")
     assert caught.value.code == "java_too_old"
 
 
 def test_fetch_without_mvn_says_so(hermetic: Path) -> None:
-    with pytest.raises(ts.TrinoSetupError) as caught:
-        ts.fetch()
+    with pytest.raises(TrinoSetupError) as caught:
+        tf.fetch()
     assert caught.value.code == "mvn_missing"
     assert "Maven" in caught.value.hint
 
@@ -72,23 +73,23 @@ def test_a_complete_cache_needs_no_mvn_and_a_half_finished_one_is_redone(hermeti
     (install / "bin").mkdir(parents=True)
     (install / "bin" / "launcher").write_text("")
     (install / "plugin" / "hive").mkdir(parents=True)
-    with pytest.raises(ts.TrinoSetupError, match="mvn"):  # no marker yet: would fetch again
-        ts.fetch()
-    marker = {"version": ts.TRINO_VERSION, "artifacts": [ts.SERVER_ARTIFACT, ts.HIVE_ARTIFACT]}
+    with pytest.raises(TrinoSetupError, match="mvn"):  # no marker yet: would fetch again
+        tf.fetch()
+    marker = {"version": tf.TRINO_VERSION, "artifacts": [tf.SERVER_ARTIFACT, tf.HIVE_ARTIFACT]}
     (hermetic / ".complete.json").write_text(json.dumps(marker))
-    (hermetic / ts.AOT_META).write_text(json.dumps({"ok": False}))
-    assert ts.fetch() == install.resolve()
+    (hermetic / tf.AOT_META).write_text(json.dumps({"ok": False}))
+    assert tf.fetch() == install.resolve()
 
 
 def test_the_aot_cache_is_used_only_with_the_jdk_that_recorded_it(hermetic: Path) -> None:
-    install, home = hermetic / "server", ts.java_home()
+    install, home = hermetic / "server", tf.java_home()
     install.mkdir(parents=True)
-    (hermetic / ts.AOT_FILE).write_bytes(b"aot")
+    (hermetic / tf.AOT_FILE).write_bytes(b"aot")
     meta = {"ok": True, "java_home": str(home), "java_version": "25.0.3"}
-    (hermetic / ts.AOT_META).write_text(json.dumps(meta))
-    assert ts._aot_options(install, home) == [f"-XX:AOTCache={hermetic / ts.AOT_FILE}"]
-    (hermetic / ts.AOT_META).write_text(json.dumps({**meta, "java_version": "25.0.4"}))
-    assert ts._aot_options(install, home) == []
+    (hermetic / tf.AOT_META).write_text(json.dumps(meta))
+    assert tf.aot_options(install, home) == [f"-XX:AOTCache={hermetic / tf.AOT_FILE}"]
+    (hermetic / tf.AOT_META).write_text(json.dumps({**meta, "java_version": "25.0.4"}))
+    assert tf.aot_options(install, home) == []
 
 
 def _props(path: Path) -> dict[str, str]:
@@ -275,15 +276,15 @@ def test_the_reader_reads_and_nothing_more(trino_server: TrinoHandle) -> None:
 @pytest.mark.trino
 @pytest.mark.slow
 def test_stop_leaves_no_jvm_behind(tmp_path: Path) -> None:
-    with ts.TrinoServer(tmp_path / "warehouse", tmp_path / "data") as server:
+    with TrinoServer(tmp_path / "warehouse", tmp_path / "data") as server:
         assert server.pid in _processes_mentioning(tmp_path / "data")
     assert _processes_mentioning(tmp_path / "data") == []
 
 
 @pytest.mark.trino
 def test_a_start_timeout_raises_with_the_log_and_leaves_no_jvm(tmp_path: Path) -> None:
-    server = ts.TrinoServer(tmp_path / "warehouse", tmp_path / "data", start_timeout_s=1)
-    with pytest.raises(ts.TrinoServerError) as caught:
+    server = TrinoServer(tmp_path / "warehouse", tmp_path / "data", start_timeout_s=1)
+    with pytest.raises(TrinoServerError) as caught:
         server.start()
     assert caught.value.code == "trino_start_timeout"
     assert "last lines of" in caught.value.message

@@ -1,5 +1,5 @@
-"""The hand-built warehouse, an engine over it and a metadata store; the hand-written model
-replies are in `tests.workspace.scripted_model`."""
+"""An engine over the hand-built warehouse (`tests.fixtures.warehouse`) and a metadata store;
+the hand-written model replies are in `tests.workspace.scripted_model`."""
 
 from __future__ import annotations
 
@@ -11,15 +11,12 @@ from sqlalchemy.engine import Engine as SqlEngine
 
 from guardrails import Policy
 from guardrails.execute import RateLimiter
-from metadata import open_db
 from metadata.audit import AuditLog
-from tests.workspace.events_fixture import TENANT, write_warehouse
+from tests.fixtures.metadata import db
+from tests.workspace.events_fixture import TENANT
+
+__all__ = ["db"]  # a fixture for every test here
 from warehouse.engines import DuckDBEngine
-
-
-@pytest.fixture(scope="session")
-def fixture_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_warehouse(tmp_path_factory.mktemp("fixture-wh"))
 
 
 @pytest.fixture(scope="session")
@@ -42,11 +39,6 @@ def unscoped() -> Policy:
 @pytest.fixture
 def limiter() -> RateLimiter:
     return RateLimiter()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> SqlEngine:
-    return open_db(f"sqlite:///{tmp_path / 'meta.db'}")
 
 
 @pytest.fixture

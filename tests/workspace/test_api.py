@@ -1,5 +1,6 @@
-"""The public Python API (`workspace.api`): settings from env or a file, every query through
-the guardrails and into the audit log, tenant scope, charts and typed insights."""
+"""The public Python API (`causality.api`, over `workspace.api`): settings from env or a file,
+every query through the guardrails and into the audit log, tenant scope, charts and typed
+insights."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine as SqlEngine
 
+import causality.api
 import workspace.api
 import workspace.notebooks
+from causality.api import connect
 from causality.errors import CausalityError, ConfigError
 from charts import ChartSpec
 from metadata.audit import AuditLog
 from tests.workspace.events_fixture import OTHER_APP, TENANT
-from workspace.api import DateRange, Funnel, FunnelStep, Rejected, Trend, connect
+from workspace.api import DateRange, Funnel, FunnelStep, Rejected, Trend
 
 
 def point_settings_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path, warehouse: Path) -> None:
@@ -38,15 +41,8 @@ def last_audit(db: SqlEngine) -> dict[str, object]:
     return AuditLog(db).tail(1)[0]
 
 
-def test_public_names_are_pinned() -> None:
-    assert set(workspace.api.__all__) == {
-        "Breakdown", "CausalityError", "ChartSpec", "Client", "DateRange", "EngineError",
-        "Filter", "Funnel", "FunnelStep", "Rejected", "Retention", "Stickiness", "TopEvents",
-        "Trend", "connect"}
-    assert set(workspace.notebooks.__all__) == {"NotebookError", "NotebookQuery",
-                                                "notebook_source"}
-    for name in workspace.api.__all__:
-        assert getattr(workspace.api, name) is not None
+def test_the_python_api_is_the_client_plus_connect() -> None:
+    assert set(causality.api.__all__) == {*workspace.api.__all__, "connect"}
 
 
 def test_query_runs_through_the_guardrails_and_is_audited(db: SqlEngine) -> None:

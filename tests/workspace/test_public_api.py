@@ -1,42 +1,30 @@
-"""The public names of the analyst's packages, pinned (STYLE.md rule 7)."""
+"""The analyst's packages: one module per insight kind, one error root. (Their public names are
+pinned with every room's in tests/test_public_api.py.)"""
 
 from __future__ import annotations
 
-import metadata
 import workspace.analyst
 import workspace.evals
 import workspace.insights
 
 
-def test_insights_api() -> None:
-    assert set(workspace.insights.__all__) == {
-        "COLUMNS", "INSIGHT_KINDS", "Breakdown", "DateRange", "Filter", "Funnel", "FunnelStep",
-        "Insight", "InsightError", "Retention", "Stickiness", "TopEvents", "Trend",
-        "compile_insight"}
-
-
-def test_analyst_api() -> None:
-    assert set(workspace.analyst.__all__) == {
-        "AnalystError", "AnalystUnavailable", "Answer", "AnswerFailed", "Attempt", "ChatStore",
-        "ChatSummary", "DataContext", "InstructorPlanner", "LLMError", "Plan", "Planner",
-        "Session", "SqlQuery", "Turn", "ask", "describe", "planner_from_settings"}
-
-
-def test_evals_api() -> None:
-    assert set(workspace.evals.__all__) == {
-        "DEMO_QUESTIONS", "DemoSpec", "EvalError", "Match", "Question", "QuestionResult",
-        "QuestionSet", "Report", "compare", "load_questions", "run_eval", "summarize"}
-
-
-def test_metadata_exports_verified_queries() -> None:
-    assert {"VerifiedQueries", "VerifiedQuery", "UnknownVerifiedQuery"} <= set(
-        metadata.__all__)
+def test_each_insight_kind_is_a_module_named_like_it() -> None:
+    kinds = workspace.insights.KINDS
+    assert tuple(kinds) == workspace.insights.INSIGHT_KINDS
+    assert {"trend", "funnel", "retention", "top_events", "stickiness"} <= set(kinds)
+    for name, kind in kinds.items():
+        assert kind.model.__module__ == f"workspace.insights.{name}"
+        assert kind.name == name and kind.model.__doc__
 
 
 def test_errors_share_the_root_and_codes() -> None:
     from causality.errors import CausalityError
+    from workspace.errors import AccessDenied, FilterError, WorkspaceError
+    from workspace.notebooks import NotebookError
 
+    assert issubclass(WorkspaceError, CausalityError)
     for error in (workspace.analyst.AnalystError, workspace.insights.InsightError,
-                  workspace.evals.EvalError):
-        assert issubclass(error, CausalityError)
+                  workspace.evals.EvalError, NotebookError, AccessDenied, FilterError):
+        assert issubclass(error, WorkspaceError)
     assert workspace.analyst.AnalystUnavailable.code == "no_llm_provider"
+    assert (AccessDenied.code, FilterError.code) == ("forbidden", "bad_filter")

@@ -26,8 +26,9 @@ from tests.workspace.events_fixture import OTHER_APP, TENANT
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from warehouse.engines import DuckDBEngine, Estimate
 from workspace.analyst import Session
+from workspace.errors import AccessDenied
 from workspace.filters import Filters
-from workspace.service import AccessDenied, Workspace
+from workspace.service import Workspace
 
 BY_TYPE = "SELECT event_type, count(*) AS n FROM events GROUP BY 1 ORDER BY 1"
 SHOP_BY_TYPE = [("activation", 7), ("page", 10), ("purchase", 5), ("signup", 9)]

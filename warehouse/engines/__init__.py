@@ -1,30 +1,43 @@
-"""Query engines behind one protocol: DuckDB (embedded default) and Trino (scale-out)."""
+"""Query engines behind one protocol: DuckDB (embedded default) and Trino (scale-out).
+
+Build one with :func:`open_engine` (kinds in :data:`ENGINE_KINDS`); callers use only the
+:class:`Engine` protocol, never an engine's class.
+"""
 
 from warehouse.engines._base import (
+    DEFAULT_SAMPLE_VALUES,
     QUERY_SOURCES,
+    CacheStatus,
     Catalog,
     CatalogInfo,
     Engine,
     EngineError,
+    EngineStatus,
     EngineUnavailable,
     Estimate,
     QueryCancelled,
     QueryResult,
     QueryTimeout,
 )
+from warehouse.engines._open import ENGINE_KINDS, open_engine
 from warehouse.engines.duckdb_engine import DuckDBEngine, to_duckdb
 
 __all__ = [
+    "DEFAULT_SAMPLE_VALUES",
+    "ENGINE_KINDS",
     "QUERY_SOURCES",
+    "CacheStatus",
     "Catalog",
     "CatalogInfo",
     "DuckDBEngine",
     "Engine",
     "EngineError",
+    "EngineStatus",
     "EngineUnavailable",
     "Estimate",
     "QueryCancelled",
     "QueryResult",
     "QueryTimeout",
+    "open_engine",
     "to_duckdb",
 ]

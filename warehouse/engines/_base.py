@@ -65,6 +65,30 @@ class Estimate:
 
 
 @dataclass(frozen=True)
+class CacheStatus:
+    """What an engine's day cache holds (see :mod:`warehouse.engines.duckdb_cache`)."""
+
+    days: int
+    rows: int
+    parquet_bytes: int
+    memory_bytes: int
+    budget_bytes: int
+    loading: bool
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """What an engine says about itself on the Settings page; cheap, reads no data."""
+
+    name: str
+    dialect: str
+    #: what it reads: the warehouse directory or URI, or the server and catalog
+    reads: str
+    #: the day cache, when the engine keeps one and it is on
+    day_cache: CacheStatus | None = None
+
+
+@dataclass(frozen=True)
 class QueryResult:
     table: pa.Table
     truncated: bool
@@ -75,13 +99,15 @@ class QueryResult:
 
 @runtime_checkable
 class Engine(Protocol):
-    """catalog, explain, run (row cap, timeout), cancel.
+    """catalog, explain, run (row cap, timeout), cancel; fork, status.
 
     ``source`` (one of :data:`QUERY_SOURCES`, or None for the engine's own queries) says who
-    asked; an engine may ignore it.
+    asked; an engine may ignore it. ``dialect`` is the sqlglot dialect the engine runs (the
+    guardrails check for it); the SQL it takes is Trino's either way.
     """
 
     name: str
+    dialect: str
 
     def catalog(self, samples: bool = True) -> CatalogInfo: ...
 
@@ -93,3 +119,15 @@ class Engine(Protocol):
     def cancel(self) -> None: ...
 
     def close(self) -> None: ...
+
+    def fork(self) -> Engine:
+        """An engine over the same data and limits for a second, concurrent caller, whose
+        ``cancel()`` stops only the queries started through it."""
+        ...
+
+    def status(self) -> EngineStatus: ...
+
+    def wait_cache(self, timeout_s: float) -> bool:
+        """Wait until the engine's caches hold the warehouse as it is now; True at once for
+        an engine without one (benchmarks, tests)."""
+        ...

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.engines._base import CacheStatus
 from warehouse.layout import CHANGES_MARKER, EVENTS_DIR, is_data_file
 from warehouse.storage import Storage
 
@@ -61,16 +62,6 @@ class DayFiles:
     @property
     def fingerprint(self) -> Fingerprint:
         return tuple(sorted(self.marks))
-
-
-@dataclass(frozen=True)
-class CacheStatus:
-    days: int
-    rows: int
-    parquet_bytes: int
-    memory_bytes: int
-    budget_bytes: int
-    loading: bool
 
 
 def _day_dirs(events: Path, only: set[str] | None = None) -> list[tuple[str, str, str]]:

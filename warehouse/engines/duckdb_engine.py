@@ -29,8 +29,10 @@ from pyarrow import fs as pafs
 from warehouse.engines._base import (
     DEFAULT_SAMPLE_VALUES,
     LOW_CARDINALITY_MAX,
+    CacheStatus,
     CatalogInfo,
     EngineError,
+    EngineStatus,
     Estimate,
     QueryCancelled,
     QueryResult,
@@ -38,12 +40,7 @@ from warehouse.engines._base import (
 )
 from warehouse.engines._duckdb_plan import UNKNOWN, Gate, card, plan_rows, walk
 from warehouse.engines.dialect import to_duckdb
-from warehouse.engines.duckdb_cache import (
-    CACHE_TABLE,
-    HIVE_TYPES,
-    CacheStatus,
-    DayCache,
-)
+from warehouse.engines.duckdb_cache import CACHE_TABLE, HIVE_TYPES, DayCache
 from warehouse.schema import EVENTS_SCHEMA, PARTITION_SCHEMA, TRINO_TYPES
 from warehouse.storage import Storage
 
@@ -73,6 +70,7 @@ class DuckDBEngine:
     """The ``Engine`` over a local directory or an ``s3://bucket/prefix`` warehouse."""
 
     name = "duckdb"
+    dialect = "duckdb"
 
     def __init__(self, warehouse: str | Path, memory_limit: str = "4GB",
                  threads: int | None = None, s3: pafs.S3FileSystem | None = None,
@@ -158,6 +156,10 @@ class DuckDBEngine:
     def cache_status(self) -> CacheStatus | None:
         """What the day cache holds, or None when it is off (S3, or ``cache_mb`` = 0)."""
         return None if self._cache is None else self._cache.status()
+
+    def status(self) -> EngineStatus:
+        return EngineStatus(name=self.name, dialect=self.dialect, reads=self.warehouse,
+                            day_cache=self.cache_status())
 
     def wait_cache(self, timeout_s: float) -> bool:
         """Wait until the day cache holds the warehouse as it is now (benchmarks, tests)."""

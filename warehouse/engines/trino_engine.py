@@ -1,7 +1,7 @@
 """Trino, the scale-out engine: the ``trino`` client against the ``lake`` catalog.
 
 It connects as the read-only user (``causality_reader``: SELECT only, by Trino's file-based
-access control, see ``warehouse.trino_server``) with one connection per query, whose client
+access control, see ``warehouse.trino``) with one connection per query, whose client
 ``source`` is ``causality-<source>`` (``causality`` without one): Trino's resource groups pick a
 query's group by it. Session limits of every query:
 
@@ -34,13 +34,14 @@ from warehouse.engines._base import (
     LOW_CARDINALITY_MAX,
     CatalogInfo,
     EngineError,
+    EngineStatus,
     EngineUnavailable,
     Estimate,
     QueryCancelled,
     QueryResult,
     QueryTimeout,
 )
-from warehouse.trino_config import client_source
+from warehouse.trino.config import client_source
 
 SAMPLED_COLUMNS = ("event_type", "category", "app_id")
 CATALOG_TTL_S = 60.0
@@ -71,6 +72,7 @@ class TrinoEngine:
     """The ``Engine`` over a running Trino with the ``lake`` catalog."""
 
     name = "trino"
+    dialect = "trino"
 
     def __init__(self, host: str, port: int, user: str = "causality_reader",
                  catalog: str = "lake", schema: str = "analytics",
@@ -91,6 +93,14 @@ class TrinoEngine:
         return TrinoEngine(self.host, self.port, user=self.user, catalog=self.catalog_name,
                            schema=self.schema, max_scan_bytes=self.max_scan_bytes,
                            http_scheme=self.http_scheme, query_max_memory=self.query_max_memory)
+
+    def status(self) -> EngineStatus:
+        reads = f"{self.http_scheme}://{self.host}:{self.port}, {self.catalog_name}.{self.schema}"
+        return EngineStatus(name=self.name, dialect=self.dialect, reads=reads)
+
+    def wait_cache(self, timeout_s: float) -> bool:
+        """Trino keeps no cache of its own here: nothing to wait for."""
+        return True
 
     def _connect(self, timeout_s: float, source: str | None) -> Any:
         return trino.dbapi.connect(

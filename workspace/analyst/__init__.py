@@ -7,12 +7,13 @@ answer carries the SQL that ran, the table, a chart spec and the model's assumpt
 with code ``no_llm_provider`` when none is configured).
 """
 
+from metadata import ChatSummary
 from workspace.analyst.ask import Answer, Attempt, ask
 from workspace.analyst.context import DataContext, describe
 from workspace.analyst.errors import AnalystError, AnalystUnavailable, AnswerFailed, LLMError
 from workspace.analyst.plan import Plan, SqlQuery
 from workspace.analyst.planner import InstructorPlanner, Planner, planner_from_settings
-from workspace.analyst.session import ChatStore, ChatSummary, Session, Turn
+from workspace.analyst.session import ChatStore, Session, Turn
 
 __all__ = [
     "AnalystError",

@@ -35,7 +35,7 @@ from workspace.analyst.plan import Plan, SqlQuery
 from workspace.analyst.planner import Planner
 from workspace.analyst.prompt import conversation, correction, system_prompt
 from workspace.analyst.session import ChatStore, Session, Turn
-from workspace.insights import Funnel, InsightError, Retention, compile_insight
+from workspace.insights import Insight, InsightError, compile_insight
 
 DEFAULT_ATTEMPTS = 3
 
@@ -203,20 +203,13 @@ def _sql_of(plan: Plan, today: date, ctx: DataContext) -> tuple[str | None, dict
     return sql, None
 
 
-def _unknown_event(query: Any, ctx: DataContext) -> dict[str, Any] | None:
+def _unknown_event(query: Insight, ctx: DataContext) -> dict[str, Any] | None:
     """An event name that is not among the catalog's event types, when that list is whole."""
     known = ctx.event_types
     if not has_all_event_types(ctx):
         return None
-    names: list[str | None]
-    if isinstance(query, Funnel):
-        names = [step.event for step in query.steps]
-    elif isinstance(query, Retention):
-        names = [query.start_event, query.return_event]
-    else:
-        names = [getattr(query, "event", None)]
     shown, _ = event_names(known)  # the ones the prompt shows, not a planted 10k name
-    for name in names:
+    for name in query.event_names():
         if name is not None and name not in known:
             close = difflib.get_close_matches(name, shown, n=1)
             return {"code": "unknown_event", "stage": "plan",

@@ -20,8 +20,7 @@ from typing import Any
 
 from guardrails import Policy, Rejected
 from guardrails.execute import AuditSink, execute
-from warehouse.engines import CatalogInfo, Engine, EngineError
-from warehouse.engines._base import DEFAULT_SAMPLE_VALUES
+from warehouse.engines import DEFAULT_SAMPLE_VALUES, CatalogInfo, Engine, EngineError
 from workspace.analyst.fence import clip, is_identifier
 
 SAMPLE_DAYS = 30

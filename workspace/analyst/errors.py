@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from causality.errors import CausalityError
+from workspace.errors import WorkspaceError
 
 SETUP_HINT = (
     "set CAUSALITY_LLM_PROVIDER=anthropic with CAUSALITY_LLM_ANTHROPIC_API_KEY, or "
@@ -11,7 +11,7 @@ SETUP_HINT = (
 )
 
 
-class AnalystError(CausalityError):
+class AnalystError(WorkspaceError):
     code = "analyst_error"
 
 

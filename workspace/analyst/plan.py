@@ -3,12 +3,14 @@ explanation, the assumptions made, and a chart spec. All data; nothing here is e
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from functools import reduce
+from operator import or_
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from charts import ChartSpec
-from workspace.insights import Funnel, Retention, Stickiness, TopEvents, Trend
+from workspace.insights import INSIGHT_KINDS, KINDS, Insight
 
 MAX_SQL_CHARS = 20_000
 
@@ -22,8 +24,11 @@ class SqlQuery(BaseModel):
     sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS)
 
 
-Query = Annotated[Trend | Funnel | Retention | TopEvents | Stickiness | SqlQuery,
-                  Field(discriminator="kind")]
+if TYPE_CHECKING:
+    Query = Insight | SqlQuery
+else:
+    Query = Annotated[reduce(or_, (*(kind.model for kind in KINDS.values()), SqlQuery)),
+                      Field(discriminator="kind")]
 
 
 class Plan(BaseModel):
@@ -31,8 +36,8 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    query: Query = Field(description="a typed insight (trend, funnel, retention, top_events, "
-                                     "stickiness), or kind=sql when none fits")
+    query: Query = Field(description=f"a typed insight ({', '.join(INSIGHT_KINDS)}), "
+                                     "or kind=sql when none fits")
     explanation: str = Field(max_length=2000,
                              description="one or two sentences: what the result shows and how")
     assumptions: list[str] = Field(default_factory=list, max_length=10,

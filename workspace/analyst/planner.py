@@ -15,7 +15,7 @@ from workspace.analyst.errors import SETUP_HINT, AnalystUnavailable, LLMError
 from workspace.analyst.plan import Plan
 
 if TYPE_CHECKING:
-    from causality.settings import LLMSettings
+    from workspace.config import LLMSettings
 
 Message = dict[str, Any]
 

@@ -13,6 +13,7 @@ import re
 from datetime import date
 from typing import Any
 
+from charts import CHART_KINDS
 from guardrails import Policy
 from metadata import VerifiedQuery
 from workspace.analyst.context import MAX_KEY_VALUES, MAX_KEYS, MAX_VALUE_CHARS, DataContext
@@ -27,6 +28,7 @@ from workspace.analyst.fence import (
 )
 from workspace.analyst.plan import Plan
 from workspace.analyst.session import Session, Turn
+from workspace.insights import INSIGHT_KINDS
 
 HISTORY_TURNS = 5
 MAX_EXAMPLES = 5  # verified examples shown
@@ -38,16 +40,16 @@ _ERROR_FIELDS = ("code", "stage", "message", "hint", "table", "column", "functio
                  "col")
 Message = dict[str, Any]
 
-INSTRUCTIONS = """\
+INSTRUCTIONS = f"""\
 You are the analyst of Causality, a product-analytics platform. Answer the user's question
 about their product events by returning a Plan.
 
-- Prefer a typed insight in `query` (trend, funnel, retention, top_events, stickiness):
+- Prefer a typed insight in `query` ({", ".join(INSIGHT_KINDS)}):
   the platform compiles its SQL. Use kind "sql" (free SQL) only when no insight fits.
 - Free SQL is exactly one read-only Trino SELECT over the catalog below.
 - `explanation`: one or two sentences on what the result shows and how it was computed.
 - `assumptions`: every interpretation you made (date range, what counts as a user, ...).
-- `chart`: kind line|area|bar|stacked_bar|funnel|retention_heatmap|number|table with x, y
+- `chart`: kind {"|".join(CHART_KINDS)} with x, y
   and series naming result columns, or null to let the platform choose.
 - A follow-up ("now by country", "only last week") refines the previous plan: start from
   it and change only what the user asked for.

@@ -1,25 +1,31 @@
 """A conversation: its turns (question, plan, the SQL that ran) and their storage.
 
-Sessions are kept in the metadata store (tables ``chats`` and ``chat_turns``) so the UI can
-list and reopen them; a session belongs to one app scope (or none) and never changes it.
+Sessions are kept in the metadata store (`metadata.ChatLog`) so the UI can list and reopen
+them; a session belongs to one app scope (or none) and never changes it. `ChatStore` converts
+sessions to the store's plain records and its errors to `AnalystError`.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine as SqlEngine
 
-from metadata._db import chat_turns, chats
+from metadata import MetadataError
+from metadata.chats import (
+    DEFAULT_LIST_LIMIT,
+    ChatLog,
+    ChatSummary,
+    StoredChat,
+    StoredTurn,
+    UnknownChat,
+    WrongChatScope,
+)
 from workspace.analyst.errors import AnalystError
 from workspace.analyst.plan import Plan
-
-TITLE_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -52,88 +58,54 @@ class Session:
         return None
 
 
-@dataclass(frozen=True)
-class ChatSummary:
-    chat_id: str
-    title: str
-    actor: str
-    app_id: str | None
-    turns: int
-    created_at: datetime
-    updated_at: datetime
-
-
 class ChatStore:
     """Saves sessions turn by turn; lists and reloads them."""
 
     def __init__(self, db: SqlEngine):
         self.db = db
+        self.log = ChatLog(db)
 
     def save(self, session: Session) -> None:
         """Create the chat if new, then insert the turns not stored yet."""
-        now = datetime.now(UTC)
-        with self.db.begin() as conn:
-            stored = conn.execute(sa.select(chats.c.app_id, chats.c.actor).where(
-                chats.c.chat_id == session.chat_id)).first()
-            if stored is None:
-                title = session.title or (session.turns[0].question if session.turns else "")
-                conn.execute(chats.insert().values(
-                    chat_id=session.chat_id, title=title[:TITLE_CHARS], actor=session.actor,
-                    app_id=session.app_id, created_at=now, updated_at=now))
-            elif (stored.app_id, stored.actor) != (session.app_id, session.actor):
-                raise AnalystError(f"chat {session.chat_id} belongs to another user or app",
-                                   code="chat_scope", hint="start a new chat")
-            have = conn.execute(sa.select(sa.func.count()).select_from(chat_turns).where(
-                chat_turns.c.chat_id == session.chat_id)).scalar_one()
-            for seq, turn in enumerate(session.turns[have:], start=have):
-                conn.execute(chat_turns.insert().values(
-                    chat_id=session.chat_id, seq=seq, question=turn.question,
-                    plan=turn.plan.model_dump_json() if turn.plan else None, sql=turn.sql,
-                    ok=turn.ok, error_code=(turn.error or {}).get("code"),
-                    error_message=(turn.error or {}).get("message"),
-                    audit_ids=",".join(str(i) for i in turn.audit_ids),
-                    attempts=turn.attempts, at=turn.at))
-            conn.execute(chats.update().where(chats.c.chat_id == session.chat_id)
-                         .values(updated_at=now))
+        chat = StoredChat(chat_id=session.chat_id, actor=session.actor, app_id=session.app_id,
+                          title=session.title, turns=tuple(_stored(t) for t in session.turns))
+        try:
+            self.log.save(chat)
+        except WrongChatScope as err:
+            raise _analyst_error(err) from None
 
     def load(self, chat_id: str) -> Session:
-        with self.db.connect() as conn:
-            head = conn.execute(sa.select(chats).where(chats.c.chat_id == chat_id)).mappings()
-            row = head.first()
-            if row is None:
-                raise AnalystError(f"no chat with id {chat_id}", code="unknown_chat",
-                                   hint="`causality ask` prints the chat id of each answer")
-            turns = conn.execute(sa.select(chat_turns).where(chat_turns.c.chat_id == chat_id)
-                                 .order_by(chat_turns.c.seq)).mappings().all()
-        return Session(app_id=row["app_id"], actor=row["actor"], chat_id=chat_id,
-                       title=row["title"], turns=[_turn(t) for t in turns])
+        try:
+            chat = self.log.load(chat_id)
+        except UnknownChat as err:
+            raise _analyst_error(err) from None
+        return Session(app_id=chat.app_id, actor=chat.actor, chat_id=chat.chat_id,
+                       title=chat.title, turns=[_turn(t) for t in chat.turns])
 
     def list(self, actor: str | None = None, app_id: str | None = None,
-             limit: int = 50) -> list[ChatSummary]:
+             limit: int = DEFAULT_LIST_LIMIT) -> list[ChatSummary]:
         """Newest first; `app_id` filters to that scope when given."""
-        count = (sa.select(sa.func.count()).select_from(chat_turns)
-                 .where(chat_turns.c.chat_id == chats.c.chat_id).scalar_subquery())
-        query = sa.select(chats, count.label("turns")).order_by(
-            chats.c.updated_at.desc()).limit(limit)
-        if actor is not None:
-            query = query.where(chats.c.actor == actor)
-        if app_id is not None:
-            query = query.where(chats.c.app_id == app_id)
-        with self.db.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        return [ChatSummary(chat_id=r["chat_id"], title=r["title"], actor=r["actor"],
-                            app_id=r["app_id"], turns=int(r["turns"]),
-                            created_at=r["created_at"], updated_at=r["updated_at"])
-                for r in rows]
+        return self.log.list(actor=actor, app_id=app_id, limit=limit)
 
 
-def _turn(row: sa.RowMapping) -> Turn:
+def _analyst_error(err: MetadataError) -> AnalystError:
+    return AnalystError(err.message, code=err.code, hint=err.hint)
+
+
+def _stored(turn: Turn) -> StoredTurn:
+    error = turn.error or {}
+    return StoredTurn(question=turn.question,
+                      plan_json=turn.plan.model_dump_json() if turn.plan else None,
+                      sql=turn.sql, ok=turn.ok, error_code=error.get("code"),
+                      error_message=error.get("message"), audit_ids=turn.audit_ids,
+                      attempts=turn.attempts, at=turn.at)
+
+
+def _turn(stored: StoredTurn) -> Turn:
     error = None
-    if row["error_code"]:
-        error = {"code": row["error_code"], "message": row["error_message"]}
-    ids = tuple(int(i) for i in row["audit_ids"].split(",") if i) if row["audit_ids"] else ()
-    return Turn(question=row["question"],
-                plan=Plan.model_validate(json.loads(row["plan"])) if row["plan"] else None,
-                sql=row["sql"], ok=bool(row["ok"]), error=error, audit_ids=ids,
-                attempts=row["attempts"], at=row["at"])
-
+    if stored.error_code:
+        error = {"code": stored.error_code, "message": stored.error_message}
+    return Turn(question=stored.question,
+                plan=Plan.model_validate_json(stored.plan_json) if stored.plan_json else None,
+                sql=stored.sql, ok=stored.ok, error=error, audit_ids=stored.audit_ids,
+                attempts=stored.attempts, at=stored.at)

@@ -1,8 +1,9 @@
 """What every page gets: the `Workspace` services and the signed-in user.
 
-The workspace is built once per process from the settings (``st.cache_resource``). Tests put a
-ready `Workspace` (test warehouse, in-memory metadata, a fake planner) into
-``st.session_state[WORKSPACE_KEY]`` before the first run; it then wins over the settings.
+The workspace is built once per process from the settings by the composition root's app
+script (``causality/workspace_app.py`` calls :func:`set_workspace_factory`). Tests put a ready
+`Workspace` (test warehouse, in-memory metadata, a fake planner) into
+``st.session_state[WORKSPACE_KEY]`` before the first run; it then wins over the factory.
 The signed-in user lives in ``st.session_state[USER_KEY]`` (the time of their last run in
 ``ACTIVE_KEY``) and is set only by the sign-in page after a password check (or by Streamlit's
 OIDC login).
@@ -10,10 +11,9 @@ OIDC login).
 
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import streamlit as st
 
@@ -23,7 +23,6 @@ from workspace.service import Workspace
 WORKSPACE_KEY = "_causality_workspace"
 USER_KEY = "_causality_user"
 ACTIVE_KEY = "_causality_active_at"  # Unix time of the signed-in person's last run
-CONFIG_ENV = "CAUSALITY_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -32,18 +31,24 @@ class AppContext:
     user: User
 
 
-@st.cache_resource(show_spinner=False)
-def _workspace_from_settings(config: str | None) -> Workspace:
-    from causality.settings import load_settings
+_factory: Callable[[], Workspace] | None = None
 
-    return Workspace(load_settings(Path(config) if config else None))
+
+def set_workspace_factory(factory: Callable[[], Workspace]) -> None:
+    """How this process gets its `Workspace` (the composition root's app script sets it)."""
+    global _factory
+    _factory = factory
 
 
 def get_workspace() -> Workspace:
     injected = st.session_state.get(WORKSPACE_KEY)
     if isinstance(injected, Workspace):
         return injected
-    return _workspace_from_settings(os.environ.get(CONFIG_ENV) or None)
+    if _factory is None:
+        st.error("This app was started without its settings. Start it with "
+                 "`causality workspace` (or `causality up`).")
+        st.stop()
+    return _factory()
 
 
 def signed_in_user() -> User | None:

@@ -1,28 +1,31 @@
-"""The Insights page's forms: widgets → the raw fields of a `Trend`, `Funnel` or `Retention`
-(validated by the models themselves), a sentence describing the insight, and its run."""
+"""The Insights page's forms: widgets → the raw fields of an insight (validated by its model),
+a sentence describing it, and its run. `Trend`, `Funnel` and `Retention` have forms of their
+own; any other kind gets one built from its model's fields (`generic_fields`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import streamlit as st
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 from causality.errors import CausalityError
 from metadata.users import User
 from workspace.app._look import plain
 from workspace.app._results import Shown, from_execution, show_error
-from workspace.insights import Funnel, Retention, Trend, compile_insight
+from workspace.insights import KINDS, Breakdown, Insight, InsightKind, compile_insight
+from workspace.insights.trend import MEASURES
 from workspace.service import Workspace
 
 DEFAULT_DAYS = 30
 OTHER_FIELD = "Another property…"
-MEASURES = {"events": "Number of events", "users": "Unique users",
-            "sum": "Sum of a property", "avg": "Average of a property"}
-MODELS: dict[str, type[Trend] | type[Funnel] | type[Retention]] = {
-    "trend": Trend, "funnel": Funnel, "retention": Retention}
+#: Fields the page itself fills in.
+PAGE_FIELDS = frozenset({"kind", "date_range"})
+_NO_WIDGET = object()
 _FIELD_NAMES = {"steps": "Steps", "date_range": "Dates", "property": "Property",
                 "breakdown": "Breakdown", "window": "Conversion window", "periods": "Periods",
                 "event": "Event", "start_event": "Start event", "return_event": "Return event"}
@@ -134,7 +137,66 @@ def retention_fields(opts: FormOptions) -> dict[str, Any]:
             "periods": int(periods)}
 
 
-FORMS = {"trend": trend_fields, "funnel": funnel_fields, "retention": retention_fields}
+FORMS: dict[str, Callable[[FormOptions], dict[str, Any]]] = {
+    "trend": trend_fields, "funnel": funnel_fields, "retention": retention_fields}
+
+
+def insight_fields(kind: str, opts: FormOptions) -> dict[str, Any]:
+    """The kind's own form, or one built from its model."""
+    form = FORMS.get(kind)
+    return form(opts) if form is not None else generic_fields(KINDS[kind], opts)
+
+
+def generic_fields(kind: InsightKind[Any], opts: FormOptions) -> dict[str, Any]:
+    """One widget per field of the model: an event picker, a breakdown, a choice, a number,
+    a switch or a text; fields of other types keep their defaults."""
+    out: dict[str, Any] = {}
+    for name, field in kind.model.model_fields.items():
+        key = f"ins.{kind.name}.{name}"
+        if name in PAGE_FIELDS:
+            continue
+        if name in kind.event_fields:
+            out[name] = _event(label(name), opts, key)
+        elif Breakdown in (field.annotation, *get_args(field.annotation)):
+            out[name] = _breakdown(opts, key)
+        elif (value := _widget(label(name), field, key)) is not _NO_WIDGET:
+            out[name] = value
+    return out
+
+
+def _widget(text: str, field: FieldInfo, key: str) -> Any:
+    """The value picked, or `_NO_WIDGET` for a field of a type without a widget (a list)."""
+    args = get_args(field.annotation)
+    optional = type(None) in args
+    inner = next(a for a in args if a is not type(None)) if optional else field.annotation
+    if get_origin(inner) is Annotated:
+        inner = get_args(inner)[0]
+    default = None if field.is_required() else field.default
+    if get_origin(inner) is Literal:
+        choices = list(get_args(inner))
+        return st.selectbox(text, choices, key=key,
+                            index=choices.index(default) if default in choices else 0)
+    if inner is bool:
+        return st.checkbox(text, value=bool(default), key=key)
+    if inner is int or inner is float:
+        low, high = _bound(field, "ge"), _bound(field, "le")
+        start = default if isinstance(default, int | float) else low or 0
+        picked = st.number_input(text, inner(low) if low is not None else None,
+                                 inner(high) if high is not None else None, inner(start),
+                                 key=key)
+        return inner(picked)
+    if inner is str:
+        typed = st.text_input(text, value=default or "", key=key).strip()
+        return typed or (None if optional else "")
+    return _NO_WIDGET
+
+
+def _bound(field: FieldInfo, name: str) -> Any:
+    return next((getattr(m, name) for m in field.metadata if hasattr(m, name)), None)
+
+
+def label(name: str) -> str:
+    return _FIELD_NAMES.get(name) or name.replace("_", " ").capitalize()
 
 
 def friendly(err: ValidationError) -> str:
@@ -145,35 +207,22 @@ def friendly(err: ValidationError) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         if where == "steps" and problem["type"] == "too_short":
             message = "pick at least two steps, in the order users take them"
-        lines.append(f"{plain(_FIELD_NAMES.get(where, where or 'Form'))}: "
+        lines.append(f"{plain(label(where) if where else 'Form')}: "
                      f"{plain(message, limit=500)}")
     return "\n".join(f"- {line}" for line in lines)
 
 
-def describe(model: Trend | Funnel | Retention, today: date) -> str:
+def describe(model: Insight, today: date) -> str:
+    """The kind's sentence, then the dates."""
     start, end = model.date_range.resolve(today)
-    span = f"{start:%Y-%m-%d} to {end:%Y-%m-%d}"
-    if isinstance(model, Trend):
-        what = MEASURES[model.measure].lower()
-        if model.property:
-            what += f" {model.property}"
-        by = f", by {model.breakdown.field}" if model.breakdown else ""
-        return f"{what.capitalize()} of {model.event or 'all events'} per {model.interval}" \
-               f"{by}, {span}"
-    if isinstance(model, Funnel):
-        steps = " → ".join(step.event for step in model.steps)
-        unit = model.window_unit + ("" if model.window == 1 else "s")
-        by = f", by {model.breakdown.field}" if model.breakdown else ""
-        return f"Funnel {steps} within {model.window} {unit}{by}, {span}"
-    return (f"Retention by {model.period}: {model.start_event or 'any event'} then "
-            f"{model.return_event or 'any event'}, {span}")
+    return f"{KINDS[model.kind].describe(model)}, {start:%Y-%m-%d} to {end:%Y-%m-%d}"
 
 
 def run_insight(ws: Workspace, user: User, scope: str | None, kind: str,
                 values: dict[str, Any]) -> Shown | None:
     """Validate, compile and run the insight; says what is wrong instead when it cannot."""
     try:
-        model = MODELS[kind].model_validate(values)
+        model = KINDS[kind].model.model_validate(values)
     except ValidationError as err:
         st.warning("Check the form:\n" + friendly(err), icon=":material/edit_note:")
         return None

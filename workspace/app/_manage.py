@@ -13,8 +13,9 @@ from workspace.app._boards import can_manage
 from workspace.app._look import plain
 from workspace.app._results import show_error
 from workspace.app._scope import pick_scope
-from workspace.filters import Filters, restrict_dates
+from workspace.filters import Filters
 from workspace.notebooks import NotebookQuery, notebook_source
+from workspace.queries import restrict_dates
 from workspace.service import Workspace
 
 _SLUG = re.compile(r"[^a-z0-9]+")

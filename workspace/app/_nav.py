@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
 from metadata.users import Role, User
+
+APP_DIR = Path(__file__).resolve().parent  # page paths are relative to it
 
 
 @dataclass(frozen=True)
@@ -56,5 +59,5 @@ def pages_for(user: User | None) -> list[StreamlitPage]:
 
 
 def _page(entry: PageEntry, *, default: bool, hidden: bool = False) -> StreamlitPage:
-    return st.Page(entry.path, title=entry.title, icon=entry.icon, url_path=entry.url,
+    return st.Page(APP_DIR / entry.path, title=entry.title, icon=entry.icon, url_path=entry.url,
                    default=default, visibility="hidden" if hidden else "visible")

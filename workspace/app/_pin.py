@@ -12,6 +12,7 @@ from metadata.dashboards import Dashboard, Tile
 from metadata.users import User
 from workspace.app._look import plain
 from workspace.app._results import show_error
+from workspace.errors import AccessDenied
 from workspace.service import Workspace
 
 NEW_BOARD = "__new__"
@@ -47,9 +48,8 @@ def pin(ws: Workspace, user: User, item: Pinnable, *, dashboard_id: str | None,
         board = ws.dashboards.get(dashboard_id)
         usable = {b.dashboard_id for b in usable_dashboards(ws, user, item.scope)}
         if board.dashboard_id not in usable:
-            raise CausalityError(f"you cannot pin to dashboard {board.name!r}",
-                                 code="forbidden",
-                                 hint="pick a dashboard of the same app, or start a new one")
+            raise AccessDenied(f"you cannot pin to dashboard {board.name!r}",
+                               hint="pick a dashboard of the same app, or start a new one")
     tile = ws.dashboards.add_tile(board.dashboard_id, title=title or item.question,
                                   sql=item.sql, chart=item.chart, question=item.question,
                                   insight=item.insight, created_by=user.username)

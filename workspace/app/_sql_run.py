@@ -1,9 +1,9 @@
 """Running a hand-written query so that it can be cancelled without touching anyone else's.
 
 An engine's ``cancel()`` stops every query running on that engine, so the SQL page gives
-each browser session an engine of its own (`own_engine`): a fork of the DuckDB engine (same
-connection and day cache, its own list of running queries), or a Trino client for the same
-server (it holds no connection between queries).
+each browser session an engine of its own (`own_engine`): the workspace engine's
+``fork()`` (for DuckDB the same connection and day cache with its own list of running
+queries; for Trino a client for the same server, which holds no connection between queries).
 The query runs in a worker thread (`QueryJob`) that the page polls while it shows a Cancel
 button; cancelling interrupts only this session's engine. Every run still goes through
 `Workspace.run_sql` on that engine: checked, capped, audited under the signed-in user.
@@ -20,24 +20,17 @@ from causality.errors import CausalityError
 from guardrails import CheckedQuery
 from guardrails.execute import Execution
 from metadata.users import User
-from warehouse.engines import DuckDBEngine, Engine, Estimate
+from warehouse.engines import Engine, Estimate
+from workspace.errors import WorkspaceError
 from workspace.service import Workspace
 
 CANCEL_WAIT_S = 10.0
 CANCEL_POLL_S = 0.05
 
 
-def own_engine(ws: Workspace) -> Engine | None:
-    """A private engine like the workspace's, or None if its kind cannot be copied."""
-    shared = ws.engine
-    if isinstance(shared, DuckDBEngine):
-        return shared.fork()
-    if shared.name == "trino":
-        from warehouse.engines.trino_engine import TrinoEngine
-
-        if isinstance(shared, TrinoEngine):
-            return shared.fork()
-    return None
+def own_engine(ws: Workspace) -> Engine:
+    """A private engine like the workspace's: its ``cancel()`` stops only this session's."""
+    return ws.engine.fork()
 
 
 def estimate(ws: Workspace, engine: Engine, sql: str, scope: str | None,
@@ -110,7 +103,7 @@ class QueryJob:
             return self.future.result()
         if isinstance(error, CausalityError):
             return error
-        return CausalityError(f"the query failed unexpectedly: {type(error).__name__}",
+        return WorkspaceError(f"the query failed unexpectedly: {type(error).__name__}",
                               code="internal_error",
                               hint="try again; if it keeps failing, tell an admin")
 

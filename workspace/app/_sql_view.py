@@ -25,14 +25,14 @@ POLL_S = 0.25
 
 def session_engine(ws: Workspace) -> Engine:
     """This browser session's own engine (see `_sql_run.own_engine`), made once and closed
-    when the workspace's engine changes; the shared engine if it cannot be copied."""
+    when the workspace's engine changes."""
     shared = ws.engine
     held: tuple[int, Engine] | None = st.session_state.get(ENGINE_KEY)
     if held is not None and held[0] == id(shared):
         return held[1]
     if held is not None and held[1] is not shared:
         held[1].close()
-    engine = own_engine(ws) or shared
+    engine = own_engine(ws)
     st.session_state[ENGINE_KEY] = (id(shared), engine)
     return engine
 

@@ -10,12 +10,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from causality.errors import CausalityError
+from workspace.errors import WorkspaceError
 
 DEMO_QUESTIONS = Path(__file__).with_name("demo_questions.json")
 
 
-class EvalError(CausalityError):
+class EvalError(WorkspaceError):
     code = "eval_error"
 
 

@@ -3,26 +3,28 @@
 `compile_insight(insight, today)` returns SQL that still goes through the guardrails like any
 other query. Values are SQL literals built by sqlglot; JSON properties are read with
 ``json_extract_scalar(properties, '$.key')`` with the key validated; date ranges filter both
-``dt`` (partition pruning) and ``event_time``.
+``dt`` (partition pruning) and ``event_time``. Users are identified by ``user_id``: events
+without one count as events, never as users.
+
+Each kind is a module (``trend.py``, ``funnel.py``, ...) holding its model, its compiler and
+its `InsightKind`; `KINDS` lists them by name, and `Insight` is their union on ``kind``.
 """
 
 from workspace.insights._fields import COLUMNS, Breakdown, DateRange, Filter
+from workspace.insights._kind import InsightKind
+from workspace.insights._registry import INSIGHT_KINDS, KINDS, Insight
 from workspace.insights.compile import compile_insight
 from workspace.insights.errors import InsightError
-from workspace.insights.models import (
-    INSIGHT_KINDS,
-    Funnel,
-    FunnelStep,
-    Insight,
-    Retention,
-    Stickiness,
-    TopEvents,
-    Trend,
-)
+from workspace.insights.funnel import Funnel, FunnelStep
+from workspace.insights.retention import Retention
+from workspace.insights.stickiness import Stickiness
+from workspace.insights.top_events import TopEvents
+from workspace.insights.trend import Trend
 
 __all__ = [
     "COLUMNS",
     "INSIGHT_KINDS",
+    "KINDS",
     "Breakdown",
     "DateRange",
     "Filter",
@@ -30,6 +32,7 @@ __all__ = [
     "FunnelStep",
     "Insight",
     "InsightError",
+    "InsightKind",
     "Retention",
     "Stickiness",
     "TopEvents",

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, timedelta
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from sqlglot import exp
 
 from workspace.insights._sql import and_, col, lit, sql, timestamp
@@ -28,6 +29,14 @@ MAX_VALUE_CHARS = 1000
 MAX_RANGE_DAYS = 3660
 EVENT_NAME = Field(min_length=1, max_length=200)
 
+
+class _EventMark:
+    """Marks a field that holds an ``event_type`` (pydantic keeps it, the schema ignores it)."""
+
+
+EVENT_MARK = _EventMark()
+EventName = Annotated[str, EVENT_NAME, EVENT_MARK]
+
 Scalar = str | int | float | bool
 Op = Literal["eq", "neq", "in", "not_in", "contains", "not_contains", "gt", "gte", "lt",
              "lte", "is_set", "is_not_set"]
@@ -36,6 +45,12 @@ _COMPARE = {"gt": exp.GT, "gte": exp.GTE, "lt": exp.LT, "lte": exp.LTE}
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def is_event_field(field: FieldInfo) -> bool:
+    """Whether `field` holds an `EventName` (optional or not)."""
+    return EVENT_MARK in field.metadata or any(
+        EVENT_MARK in getattr(arg, "__metadata__", ()) for arg in get_args(field.annotation))
 
 
 def check_field(value: str) -> str:

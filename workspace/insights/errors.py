@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from causality.errors import CausalityError
+from workspace.errors import WorkspaceError
 
 
-class InsightError(CausalityError):
+class InsightError(WorkspaceError):
     """An insight that cannot be compiled (it validated, but does not make sense as asked)."""
 
     code = "bad_insight"

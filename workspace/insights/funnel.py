@@ -1,4 +1,4 @@
-"""Funnel → SQL.
+"""Funnel: ordered steps and the users who convert through them; its model, its SQL.
 
 Each user's anchor is their first step-1 event in the range (ties broken by event_id). Step
 k is the earliest step-k event strictly after the user's step k-1 and no later than anchor +
@@ -11,18 +11,47 @@ Step numbers become column names (``d_2``, ``users_3``); no input text reaches t
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
+from pydantic import Field
 from sqlglot import exp
 
 from workspace.insights._fields import (
     OTHER_LABEL,
+    Breakdown,
+    DateRange,
+    EventName,
+    Filter,
+    _Model,
     breakdown_expr,
     event_expr,
     filters_expr,
     range_expr,
 )
+from workspace.insights._kind import InsightKind, InsightModel
 from workspace.insights._sql import and_, lit, sql, with_ctes
-from workspace.insights.models import Funnel, FunnelStep
+
+
+class FunnelStep(_Model):
+    event: EventName = Field(description="event_type of this step")
+    filters: list[Filter] = Field(default_factory=list, max_length=10)
+
+
+class Funnel(InsightModel):
+    """Ordered steps. A user converts at step k after doing steps 1..k in order, each after
+    the previous one, all within the window from their first step-1 event in the range.
+    Result columns: [breakdown], step, event, users, conversion_from_first,
+    conversion_from_previous, median_seconds_to_convert (from the previous step)."""
+
+    kind: Literal["funnel"] = "funnel"
+    steps: list[FunnelStep] = Field(min_length=2, max_length=10)
+    window: int = Field(14, ge=1, le=10_000, description="conversion window length")
+    window_unit: Literal["minute", "hour", "day", "week"] = "day"
+    date_range: DateRange
+    filters: list[Filter] = Field(default_factory=list, max_length=20,
+                                  description="apply to every step")
+    breakdown: Breakdown | None = Field(None, description="value at the user's first step")
+
 
 _SECONDS = {"minute": 60, "hour": 3600, "day": 86_400, "week": 7 * 86_400}
 
@@ -147,3 +176,13 @@ def _step_values(insight: Funnel) -> exp.Expr:
         alias=exp.TableAlias(this=exp.to_identifier("v"),
                              columns=[exp.to_identifier("step"), exp.to_identifier("event")]),
     )
+
+
+def describe(insight: Funnel) -> str:
+    steps = " → ".join(step.event for step in insight.steps)
+    unit = insight.window_unit + ("" if insight.window == 1 else "s")
+    by = f", by {insight.breakdown.field}" if insight.breakdown else ""
+    return f"Funnel {steps} within {insight.window} {unit}{by}"
+
+
+KIND = InsightKind(model=Funnel, compile=funnel, describe=describe)

@@ -1,4 +1,5 @@
-"""Retention → SQL: calendar-period cohorts by first start event, share returning per period.
+"""Retention: calendar-period cohorts by first start event, the share returning per period;
+its model, its SQL.
 
 A return counts at or after the user's first start event (so with the same event for both,
 period 0 is 100 %). Periods that begin after the range ends are left out, not shown as 0.
@@ -7,12 +8,37 @@ period 0 is 100 %). Periods that begin after the range ends are left out, not sh
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Literal
 
+from pydantic import Field
 from sqlglot import exp
 
-from workspace.insights._fields import event_expr, filters_expr, range_expr
+from workspace.insights._fields import (
+    DateRange,
+    EventName,
+    Filter,
+    event_expr,
+    filters_expr,
+    range_expr,
+)
+from workspace.insights._kind import InsightKind, InsightModel
 from workspace.insights._sql import and_, lit, sql, timestamp, with_ctes
-from workspace.insights.models import Retention
+
+
+class Retention(InsightModel):
+    """Cohorts by the period of each user's first start_event in the range; for period n,
+    the share of the cohort that did return_event in the n-th period after (calendar periods,
+    period 0 = the cohort's own). Result columns: cohort, period, cohort_size, users,
+    retention."""
+
+    kind: Literal["retention"] = "retention"
+    start_event: EventName | None = Field(None, description="null = any event")
+    return_event: EventName | None = Field(None, description="null = any event")
+    period: Literal["day", "week", "month"] = "week"
+    periods: int = Field(8, ge=1, le=52, description="periods after the cohort's to show")
+    date_range: DateRange
+    filters: list[Filter] = Field(default_factory=list, max_length=20)
+
 
 _UNITS = ("day", "week", "month")
 
@@ -61,3 +87,11 @@ def retention(insight: Retention, today: date) -> exp.Expr:
         "LEFT JOIN active AS a ON a.cohort = g.cohort AND a.period = g.period "
         "ORDER BY g.cohort, g.period")
     return with_ctes(ctes, final)
+
+
+def describe(insight: Retention) -> str:
+    return (f"Retention by {insight.period}: {insight.start_event or 'any event'} then "
+            f"{insight.return_event or 'any event'}")
+
+
+KIND = InsightKind(model=Retention, compile=retention, describe=describe)

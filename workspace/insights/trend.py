@@ -1,22 +1,63 @@
-"""Trend → SQL: one aggregate per time bucket, optionally per breakdown value."""
+"""Trend: a measure per time interval, optionally per breakdown value; its model, its SQL."""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
 from sqlglot import exp
 
 from workspace.insights._fields import (
     OTHER_LABEL,
+    Breakdown,
+    DateRange,
+    EventName,
+    Filter,
     breakdown_expr,
+    check_key,
     event_expr,
     field_expr,
     filters_expr,
     number_expr,
     range_expr,
 )
+from workspace.insights._kind import InsightKind, InsightModel
 from workspace.insights._sql import and_, sql, with_ctes
-from workspace.insights.models import Trend
+
+Interval = Literal["hour", "day", "week", "month"]
+#: Each measure as people say it (the Insights page offers these).
+MEASURES = {"events": "Number of events", "users": "Unique users",
+            "sum": "Sum of a property", "avg": "Average of a property"}
+
+
+class Trend(InsightModel):
+    """A measure per time interval: events, unique users, or the sum/average of a numeric
+    property, optionally split by a breakdown (top N values plus "other").
+    Result columns: period, [breakdown], value."""
+
+    kind: Literal["trend"] = "trend"
+    event: EventName | None = Field(None, description="event_type to measure; null = all")
+    measure: Literal["events", "users", "sum", "avg"] = "events"
+    property: str | None = Field(None, description="properties key to sum/average, e.g. revenue")
+    interval: Interval = "day"
+    date_range: DateRange
+    filters: list[Filter] = Field(default_factory=list, max_length=20)
+    breakdown: Breakdown | None = None
+
+    @field_validator("property")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        return None if value is None else check_key(value)
+
+    @model_validator(mode="after")
+    def _property_for_sum(self) -> Trend:
+        if self.measure in ("sum", "avg") and self.property is None:
+            raise ValueError(f"measure {self.measure} needs property (a numeric properties key)")
+        if self.measure in ("events", "users") and self.property is not None:
+            raise ValueError(f"measure {self.measure} takes no property")
+        return self
+
 
 # Units come from the model's closed enum; each maps to a constant template.
 _TRUNC = {unit: f"date_trunc('{unit}', event_time)" for unit in ("hour", "day", "week", "month")}
@@ -56,3 +97,14 @@ def trend(insight: Trend, today: date) -> exp.Expr:
         {"other": OTHER_LABEL},
     )
     return with_ctes([("base", base), ("ranked", ranked)], final)
+
+
+def describe(insight: Trend) -> str:
+    what = MEASURES[insight.measure].lower()
+    if insight.property:
+        what += f" {insight.property}"
+    by = f", by {insight.breakdown.field}" if insight.breakdown else ""
+    return f"{what.capitalize()} of {insight.event or 'all events'} per {insight.interval}{by}"
+
+
+KIND = InsightKind(model=Trend, compile=trend, describe=describe)

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import marimo
 
-from causality.errors import CausalityError
 from charts import ChartSpec
 from warehouse.layout import validate_app_id
+from workspace.errors import WorkspaceError
 
 MAX_QUERIES = 50
 
 
-class NotebookError(CausalityError):
+class NotebookError(WorkspaceError):
     code = "notebook_error"
 
 
@@ -65,7 +65,7 @@ def _():
 
     import marimo as mo
 
-    from workspace.api import ChartSpec, connect
+    from causality.api import ChartSpec, connect
 
     def text(value):
         """`value` shown as written in markdown: HTML and markdown syntax escaped."""

@@ -23,7 +23,7 @@ from pipeline.natsd import NatsServer
 from .support import track
 
 ROOT = Path(__file__).resolve().parents[3]
-RUN_INGEST = "from causality.cli_ingest import ingest; ingest()"
+RUN_INGEST = "from causality.cli.ingest import ingest; ingest()"
 
 
 class Process:

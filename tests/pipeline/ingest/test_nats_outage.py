@@ -32,6 +32,7 @@ def test_nats_stopped_mid_test_then_back(start_ingest: Callable[..., Ingest],
     assert resp.headers["Retry-After"] == "3"
     ready = ingest.http.get(ingest.url + "/readyz")
     assert ready.status_code == 503 and error_shape(ready)["code"] == "nats_unavailable"
+    assert ready.json()["status"] == "unavailable" and ready.headers["Retry-After"] == "3"
     assert ingest.http.get(ingest.url + "/livez").status_code == 200
 
     again = restart(own_nats_server)

@@ -8,8 +8,9 @@ from .support import Ingest, track
 
 
 def test_probes_and_metrics(ingest: Ingest) -> None:
-    assert ingest.http.get(ingest.url + "/livez").json() == {"live": True}
-    assert ingest.http.get(ingest.url + "/readyz").status_code == 200
+    assert ingest.http.get(ingest.url + "/livez").json() == {"status": "ok"}
+    ready = ingest.http.get(ingest.url + "/readyz")
+    assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
     key = ingest.key("shop")
     event = track(1)
     ingest.post("/v1/batch", {"batch": [event, event, {"type": "track"}]}, key)
@@ -29,9 +30,7 @@ def test_probes_and_metrics(ingest: Ingest) -> None:
         assert name in text, name
 
 
-def test_public_api_is_pinned() -> None:
-    assert sorted(pipeline.ingest.__all__) == ["IngestError", "STEPS", "create_app", "run",
-                                                "serve"]
+def test_the_steps_run_in_the_documented_order() -> None:
     assert [step.__name__ for step in pipeline.ingest.STEPS] == [
         "refuse_when_closing", "authenticate_header", "read", "authenticate_body", "check_app",
         "rate_limit", "validate_events", "publish"]

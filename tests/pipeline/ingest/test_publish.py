@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import nats
 
-from pipeline.bus import Streams, decode_batch, stream_configs
+from pipeline.bus import Row, Streams, decode_batch, stream_configs
 from pipeline.ingest._metrics import Metrics
 from pipeline.ingest._publish import Publisher
 from pipeline.natsd import NatsServer
@@ -22,8 +23,9 @@ async def _publish_big_batch(url: str) -> tuple[bool, bool, list[str], int]:
         await asyncio.sleep(0.01)
     assert publisher.nc is not None
     publisher.nc._max_payload = 40_000  # as if the server allowed only 40 KB
-    rows = [segment_to_row({"type": "track", "event": "x", "userId": "u", "messageId": f"m{i}",
-                            "properties": {"pad": "x" * 500}}, "shop", 1_795_000_000_000_000)
+    rows = [cast(Row, segment_to_row({"type": "track", "event": "x", "userId": "u",
+                                      "messageId": f"m{i}", "properties": {"pad": "x" * 500}},
+                                     "shop", 1_795_000_000_000_000))
             for i in range(300)]
     first = await publisher.publish_rows("shop", "big", rows)
     again = await publisher.publish_rows("shop", "big", rows)

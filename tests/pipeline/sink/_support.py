@@ -20,8 +20,8 @@ import orjson
 import pyarrow as pa
 from nats.js import JetStreamContext
 
-from causality.settings import SinkSettings
 from pipeline.bus import STREAMS, Streams, batch_id, encode_batch
+from pipeline.config import SinkSettings
 from pipeline.sink import DEAD_LETTERS, DeadLetters, Sink, SinkConfig
 from warehouse.storage import Storage
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from causality.cli_sink import sink_config
+from causality.cli.sink import sink_config
 from causality.errors import ConfigError
 from causality.settings import load_settings
 

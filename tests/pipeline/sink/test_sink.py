@@ -67,7 +67,7 @@ def test_n_events_become_exactly_n_rows(nats_server: NatsServer, tmp_path: Path)
                 base = f"http://127.0.0.1:{sink.port}"
                 for path in ("/livez", "/readyz"):
                     async with http.get(base + path) as resp:
-                        assert resp.status == 200
+                        assert (resp.status, await resp.json()) == (200, {"status": "ok"})
                 async with http.get(base + "/metrics") as resp:
                     text = await resp.text()
             assert 'causality_sink_events_written_total{app_id="shop"} 3000.0' in text
@@ -208,7 +208,8 @@ def test_buffer_cap_flushes_early(nats_server: NatsServer, tmp_path: Path,
                 assert _metric(sink, "causality_sink_flushes_total", reason="interval") == 0
                 sink.stop()
                 assert await task is Outcome.DRAINED
-            assert await b.settled()
+            # The last ACKs reach the server just after the drain returns.
+            await until(b.settled, 10, "every message ACKed")
         assert sorted(written_ids(storage)) == sorted(ids)
         flushed = [r.fields for r in caplog.records if r.msg == "flushed"]  # type: ignore[attr-defined]
         one_fetch = fetch * 50 * 200  # a fetch of 50-row messages, < 200 Arrow bytes a row
@@ -249,6 +250,10 @@ def test_deadline_passes_without_acking_unwritten(nats_server: NatsServer,
             await until(blocking.entered.is_set, 10, "a flush to start")
             sink.stop()
             started = asyncio.get_running_loop().time()
+            async with (aiohttp.ClientSession() as http,  # draining: not ready any more
+                        http.get(f"http://127.0.0.1:{sink.port}/readyz") as resp):
+                assert resp.status == 503
+                assert (await resp.json())["code"] == "draining"
             assert await asyncio.wait_for(task, 10) is Outcome.DEADLINE
             assert asyncio.get_running_loop().time() - started < 3.0
             info = await b.consumer()

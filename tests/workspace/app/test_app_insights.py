@@ -1,5 +1,5 @@
 """The Insights page: forms that need no model, against numbers worked out by hand from the
-fixture warehouse (tests/workspace/test_insight_numbers.py says how)."""
+fixture warehouse (tests/workspace/insights/test_numbers.py says how)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from metadata.users import User
 from tests.workspace.app._helpers import open_page, texts
 from tests.workspace.app._markdown import shown
 from workspace.app._look import plain
+from workspace.insights import KINDS
 from workspace.service import Workspace
 
 MON_TO_WED = (date(2026, 10, 5), date(2026, 10, 7))
@@ -132,3 +133,30 @@ def test_pin_an_insight_to_a_new_dashboard(app: Callable[..., AppTest],
 
     at.run()  # the new board is now on offer
     assert at.selectbox(key="ins.pin-board").options == ["Activation (shop)", "New dashboard…"]
+
+
+def test_kinds_without_a_form_of_their_own_get_one_from_their_model(
+        app: Callable[..., AppTest], people: dict[str, User]) -> None:
+    at = open_page(app, people["scoped"], "insights")
+    assert at.radio(key="ins.kind").options == [kind.title for kind in KINDS.values()]
+    assert at.radio(key="ins.kind").options[:5] == [
+        "Trend", "Funnel", "Retention", "Top events", "Stickiness"]
+    at.radio(key="ins.kind").set_value("top_events").run()
+    at.number_input(key="ins.top_events.limit").set_value(2)
+    at.date_input(key="ins.dates").set_value(MON_TO_WED)
+    at.button(key="ins.run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    # shop, Mon-Wed: 7 signups (5 users) and 7 activations (7 users); ties by name
+    frame = at.dataframe[0].value
+    assert list(zip(frame["event_type"], frame["events"], frame["users"], strict=True)) == [
+        ("activation", 7, 7), ("signup", 7, 5)]
+    assert at.subheader[0].value == plain("Top 2 events, 2026-10-05 to 2026-10-07")
+
+    at.radio(key="ins.kind").set_value("stickiness").run()
+    assert at.selectbox(key="ins.stickiness.event").options[1:] == [
+        "page", "signup", "activation", "purchase"]
+    at.button(key="ins.run").click().run()
+    # shop users active Mon-Wed: u1, u2, u3 on two days; u4, u5, u6, u8 on one
+    frame = at.dataframe[0].value
+    assert (list(frame["days_active"]), list(frame["users"])) == ([1, 2], [4, 3])
+    assert chart(at)["data"][0]["type"] == "bar"

@@ -22,7 +22,7 @@ __all__ = ["downloads"]  # the fixture
 
 PER_DAY = ("SELECT dt, count(*) AS events FROM events "
            "WHERE dt BETWEEN '2026-10-05' AND '2026-10-07' GROUP BY dt ORDER BY dt")
-# Hand count (tests/workspace/test_insight_numbers.py): shop has 7, 8 and 6 events on
+# Hand count (tests/workspace/insights/test_numbers.py): shop has 7, 8 and 6 events on
 # 10-05..10-07; news adds u7's signup, activation and purchase on 10-05.
 SHOP_PER_DAY = [("2026-10-05", 7), ("2026-10-06", 8), ("2026-10-07", 6)]
 

@@ -1,5 +1,5 @@
-"""Insights: trend, funnel and retention from a form; no model needed. Our code compiles the
-insight's SQL, the guardrails check it, the chart is picked for the result."""
+"""Insights: every insight kind from a form; no model needed. Our code compiles the insight's
+SQL, the guardrails check it, the chart is picked for the result."""
 
 from __future__ import annotations
 
@@ -7,22 +7,22 @@ import streamlit as st
 
 from causality.errors import CausalityError
 from workspace.app._context import page_context
-from workspace.app._insight_form import FORMS, date_range, options_for, run_insight
+from workspace.app._insight_form import date_range, insight_fields, options_for, run_insight
 from workspace.app._look import plain
 from workspace.app._pin import Pinnable, pin_control
 from workspace.app._results import Shown, show_error, show_result
 from workspace.app._scope import pick_scope
+from workspace.insights import KINDS
 
 RESULT_KEY = "ins.result"
-KINDS = {"trend": "Trend", "funnel": "Funnel", "retention": "Retention"}
 
 
 ctx = page_context("analyst")
 ws, user = ctx.ws, ctx.user
 
 st.title("Insights")
-st.caption("Trends, funnels and retention from a form. Each runs through the guardrails "
-           "under your name, within your app scope.")
+st.caption("Trends, funnels, retention and more from a form. Each runs through the "
+           "guardrails under your name, within your app scope.")
 scope = pick_scope(ws, user, key="ins.scope")
 try:
     opts = options_for(ws, user, scope)
@@ -34,9 +34,9 @@ if not opts.event_types:
             "(`make up`).", icon=":material/hourglass_empty:")
 
 kind = st.radio("Insight", list(KINDS), key="ins.kind", horizontal=True,
-                format_func=KINDS.__getitem__, label_visibility="collapsed")
+                format_func=lambda name: KINDS[name].title, label_visibility="collapsed")
 with st.container(border=True):
-    values = FORMS[kind](opts)
+    values = insight_fields(kind, opts)
     dates = date_range(opts)
     clicked = st.button("Run insight", key="ins.run", type="primary",
                         icon=":material/play_arrow:")

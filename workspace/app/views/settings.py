@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from causality.errors import CausalityError
-from warehouse.engines import DuckDBEngine
 from workspace.app._context import page_context
 from workspace.app._look import plain
 from workspace.app._results import show_error
@@ -74,7 +73,7 @@ with engine_tab:
         columns = sum(len(cols) for cols in tables.values())
         st.success(f"{engine.name} answers: {len(tables)} table{'s' if len(tables) != 1 else ''}"
                    f", {columns} columns.", icon=":material/check_circle:")
-        day_cache = engine.cache_status() if isinstance(engine, DuckDBEngine) else None
+        day_cache = engine.status().day_cache
         if day_cache is not None:
             st.caption(f"Day cache: {day_cache.days} closed days, {day_cache.rows:,} rows, "
                        f"{day_cache.memory_bytes / 2**20:,.0f} MB in memory (budget "

@@ -1,0 +1,72 @@
+"""The ``causality`` click group and what every command module shares.
+
+Imports none of the command modules: they import this one, and :mod:`causality.cli` registers
+them on :data:`main`.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from causality.errors import CausalityError
+from causality.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from guardrails import Policy
+
+
+class _Group(click.Group):
+    """Turns our errors into a short message with a hint and exit code 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CausalityError as err:
+            click.echo(f"error [{err.code}]: {err.message}", err=True)
+            if err.hint:
+                click.echo(f"hint: {err.hint}", err=True)
+            sys.exit(2)
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    """The validated settings, loaded once per invocation from env and ``--config``."""
+    root = ctx.find_root()
+    if "settings" not in root.meta:
+        root.meta["settings"] = load_settings(root.params.get("config"))
+    settings: Settings = root.meta["settings"]
+    return settings
+
+
+def policy_of(settings: Settings, app: str | None, **extra: Any) -> Policy:
+    """The guardrails' policy from the settings, scoped to ``app`` when given; ``extra``
+    overrides knobs for this command."""
+    policy = settings.policy(app)
+    return policy.model_copy(update=extra) if extra else policy
+
+
+def signal_latch() -> threading.Event:
+    """An event set by SIGINT or SIGTERM; installed before anything is announced as ready."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    return stop
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(path_type=Path), envvar="CAUSALITY_CONFIG",
+              help="TOML settings file (sections like [nats]); env CAUSALITY_* wins over it.")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """Causality: self-hosted behavioral analytics with an AI analyst workspace.
+
+    Settings come from CAUSALITY_* environment variables and an optional TOML file;
+    `causality config show` prints them all.
+    """
+    if ctx.invoked_subcommand not in (None, "version"):
+        settings_of(ctx)  # validate at start: a wrong setting stops every command here

@@ -1,0 +1,151 @@
+"""Each room's public API, pinned (STYLE.md rule 7): its public modules (a module whose path has
+no ``_private`` part) and the names each public package exports. Changing either is a decision
+made here, in one place; other rooms import only these (``tests/test_layout.py``)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+
+from tests.test_layout import RANKS, ROOT, module_name
+from workspace.insights._registry import MODULES as INSIGHT_MODULES
+
+# One module per insight kind, listed by the registry itself (a new kind touches its module).
+KIND_MODULES = {f"workspace.insights.{name}" for name in INSIGHT_MODULES}
+
+PUBLIC_MODULES = {
+    "causality": {
+        "causality.api", "causality.cli", "causality.cli.ai", "causality.cli.config",
+        "causality.cli.data", "causality.cli.ingest", "causality.cli.nats",
+        "causality.cli.notebook", "causality.cli.sink", "causality.cli.sql", "causality.cli.trino",
+        "causality.cli.up", "causality.cli.workspace", "causality.demo_loader", "causality.errors",
+        "causality.explore", "causality.section", "causality.settings", "causality.supervisor",
+        "causality.wiring", "causality.workspace_app", "causality.workspace_health"},
+    "metadata": {
+        "metadata.audit", "metadata.chats", "metadata.dashboards", "metadata.embeds",
+        "metadata.errors", "metadata.keys", "metadata.ratelimit", "metadata.users",
+        "metadata.verified"},
+    "pipeline": {
+        "pipeline.bus", "pipeline.compactor", "pipeline.compactor_http", "pipeline.config",
+        "pipeline.errors", "pipeline.ingest", "pipeline.logs", "pipeline.natsd", "pipeline.probes",
+        "pipeline.sink"},
+    "warehouse": {
+        "warehouse.config", "warehouse.demo", "warehouse.engines", "warehouse.engines.dialect",
+        "warehouse.engines.duckdb_cache", "warehouse.engines.duckdb_engine",
+        "warehouse.engines.trino_engine", "warehouse.errors", "warehouse.layout",
+        "warehouse.schema", "warehouse.segment", "warehouse.storage", "warehouse.trino",
+        "warehouse.trino.config", "warehouse.trino.fetch", "warehouse.trino.register",
+        "warehouse.trino.server"},
+    "guardrails": {"guardrails.config", "guardrails.execute"},
+    "workspace": {
+        "workspace.analyst", "workspace.analyst.ask", "workspace.analyst.context",
+        "workspace.analyst.errors", "workspace.analyst.fence", "workspace.analyst.plan",
+        "workspace.analyst.planner", "workspace.analyst.prompt", "workspace.analyst.session",
+        "workspace.api", "workspace.app", "workspace.app.main", "workspace.app.views.access",
+        "workspace.app.views.chat", "workspace.app.views.dashboards",
+        "workspace.app.views.insights", "workspace.app.views.settings", "workspace.app.views.share",
+        "workspace.app.views.signin", "workspace.app.views.sql", "workspace.config",
+        "workspace.errors", "workspace.evals", "workspace.evals.harness",
+        "workspace.evals.questions", "workspace.evals.scoring", "workspace.filters",
+        "workspace.insights", "workspace.insights.compile", "workspace.insights.errors",
+
+
+        "workspace.notebooks", "workspace.notebooks.export",
+        "workspace.queries", "workspace.queries.dates", "workspace.queries.downsample",
+        "workspace.service"},
+    "charts": {"charts.errors", "charts.figure", "charts.kinds", "charts.spec", "charts.theme"},
+}
+
+EXPORTS = {
+    "causality": {"CausalityError", "ConfigError", "__version__"},
+    "causality.api": {
+        "Breakdown", "CausalityError", "ChartSpec", "Client", "DateRange", "EngineError", "Filter",
+        "Funnel", "FunnelStep", "Rejected", "Retention", "Stickiness", "TopEvents", "Trend",
+        "connect"},
+    "causality.cli": {"main"},
+    "causality.settings": {
+        "CompactorSettings", "GuardrailsSettings", "IngestSettings", "LLMSettings", "NatsSettings",
+        "QuerySettings", "Settings", "SinkSettings", "StorageSettings", "TrinoSettings",
+        "WorkspaceSettings", "load_settings", "masked"},
+    "metadata": {
+        "ApiKey", "ChatLog", "ChatSummary", "KeyStore", "MetadataError", "StoredChat", "StoredTurn",
+        "UnknownChat", "UnknownKey", "UnknownVerifiedQuery", "VerifiedQueries", "VerifiedQuery",
+        "WrongChatScope", "open_db"},
+    "pipeline.ingest": {"IngestError", "STEPS", "create_app", "run", "serve"},
+    "pipeline.sink": {
+        "DEAD_LETTERS", "DeadLetter", "DeadLetters", "Metrics", "Outcome", "Poison", "Sink",
+        "SinkConfig", "SinkError", "configure_logging", "dead_letters", "get_dead_letter",
+        "new_sink_id", "replay"},
+    "warehouse.engines": {
+        "CacheStatus", "Catalog", "CatalogInfo", "DEFAULT_SAMPLE_VALUES", "DuckDBEngine",
+        "ENGINE_KINDS", "Engine", "EngineError", "EngineStatus", "EngineUnavailable", "Estimate",
+        "QUERY_SOURCES", "QueryCancelled", "QueryResult", "QueryTimeout", "open_engine",
+        "to_duckdb"},
+    "warehouse.engines.duckdb_engine": {"DuckDBEngine", "to_duckdb"},
+    "warehouse.trino": {
+        "ADMIN_USER", "CATALOG", "READER_USER", "SCHEMA", "TABLE", "TRINO_VERSION", "TrinoServer",
+        "TrinoServerError", "TrinoSetupError", "client_source", "install_trino",
+        "register_events_table"},
+    "guardrails": {"CheckedQuery", "GuardrailError", "Policy", "RULES", "Rejected", "check"},
+    "workspace.analyst": {
+        "AnalystError", "AnalystUnavailable", "Answer", "AnswerFailed", "Attempt", "ChatStore",
+        "ChatSummary", "DataContext", "InstructorPlanner", "LLMError", "Plan", "Planner", "Session",
+        "SqlQuery", "Turn", "ask", "describe", "planner_from_settings"},
+    "workspace.api": {
+        "Breakdown", "CausalityError", "ChartSpec", "Client", "DateRange", "EngineError", "Filter",
+        "Funnel", "FunnelStep", "Rejected", "Retention", "Stickiness", "TopEvents", "Trend"},
+    "workspace.app": {"run"},
+    "workspace.evals": {
+        "DEMO_QUESTIONS", "DemoSpec", "EvalError", "Match", "Question", "QuestionResult",
+        "QuestionSet", "Report", "compare", "load_questions", "run_eval", "summarize"},
+    "workspace.insights": {
+        "Breakdown", "COLUMNS", "DateRange", "Filter", "Funnel", "FunnelStep", "INSIGHT_KINDS",
+        "Insight", "InsightError", "InsightKind", "KINDS", "Retention", "Stickiness", "TopEvents",
+        "Trend", "compile_insight"},
+    "workspace.notebooks": {"NotebookError", "NotebookQuery", "notebook_source"},
+    "workspace.queries": {"downsample_sql", "needs_downsampling", "restrict_dates"},
+    "charts": {
+        "CHART_KINDS", "ChartError", "ChartKind", "ChartSpec", "PALETTE", "PRIMARY",
+        "TEMPLATE_NAME", "TIME_SERIES_KINDS", "auto_spec", "problems", "to_figure"},
+    "charts.figure": {"auto_spec", "is_numeric", "is_time", "problems", "to_figure"},
+}
+
+
+def public_modules(room: str) -> set[str]:
+    found = set()
+    for path in (ROOT / room).rglob("*.py"):
+        name = module_name(path, ROOT)
+        if not any(part.startswith("_") for part in name.split(".")) and name != room:
+            found.add(name)
+    return found
+
+
+@pytest.mark.parametrize("room", sorted(RANKS))
+def test_the_public_modules_of_each_room_are_pinned(room: str) -> None:
+    assert public_modules(room) - KIND_MODULES == PUBLIC_MODULES[room]
+    assert public_modules("workspace") >= KIND_MODULES
+
+
+@pytest.mark.parametrize("module", sorted(EXPORTS))
+def test_the_names_each_public_package_exports_are_pinned(module: str) -> None:
+    loaded = importlib.import_module(module)
+    assert set(loaded.__all__) == EXPORTS[module]
+    for name in loaded.__all__:
+        assert getattr(loaded, name) is not None, name
+
+
+def test_every_public_package_says_what_it_owns() -> None:
+    for room in RANKS:
+        for init in (ROOT / room).rglob("__init__.py"):
+            if not any(part.startswith("_") for part in init.relative_to(ROOT).parts[:-1]):
+                assert importlib.import_module(module_name(init, ROOT)).__doc__, init
+
+
+def test_every_package_that_exports_names_is_pinned() -> None:
+    for room in RANKS:
+        for name in public_modules(room) | {room}:
+            package = Path(ROOT, *name.split("."), "__init__.py").is_file()
+            if package and hasattr(importlib.import_module(name), "__all__"):
+                assert name in EXPORTS, name
