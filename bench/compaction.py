@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.compactor import CompactionPolicy, run_once  # noqa: E402
 from warehouse.demo import generate, write  # noqa: E402
-from warehouse.engines import DuckDBEngine  # noqa: E402
+from warehouse.engines.duckdb_engine import DuckDBEngine  # noqa: E402
 from warehouse.storage import Storage  # noqa: E402
 
 DAY = date(2026, 11, 20)

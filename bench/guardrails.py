@@ -136,7 +136,7 @@ def bench_execute(n_events: int) -> None:
     from metadata import open_db
     from metadata.audit import AuditLog
     from warehouse.demo import generate_and_write
-    from warehouse.engines import DuckDBEngine
+    from warehouse.engines.duckdb_engine import DuckDBEngine
 
     cache = Path(tempfile.gettempdir()) / f"causality-bench-{n_events}"
     today = datetime.now(UTC).date()

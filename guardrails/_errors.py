@@ -36,11 +36,27 @@ class Rejected(GuardrailError):
     ) -> None:
         super().__init__(message, code=code, hint=hint or "", table=table, column=column,
                          function=function, line=line, col=col)
-        self.table = table
-        self.column = column
-        self.function = function
-        self.line = line
-        self.col = col
+
+    # The facts, read from `facts` (one copy, so `to_dict` and the attributes always agree).
+    @property
+    def table(self) -> str | None:
+        return self.facts.get("table")
+
+    @property
+    def column(self) -> str | None:
+        return self.facts.get("column")
+
+    @property
+    def function(self) -> str | None:
+        return self.facts.get("function")
+
+    @property
+    def line(self) -> int | None:
+        return self.facts.get("line")
+
+    @property
+    def col(self) -> int | None:
+        return self.facts.get("col")
 
     def __repr__(self) -> str:
         return f"Rejected({self.to_dict()!r})"

@@ -31,8 +31,9 @@ class Policy(BaseModel):
 
     mode: Literal["enforce", "warn"] = "enforce"
     # The sqlglot dialect the engine runs (`Engine.dialect`); `execute` sets the engine's own.
-    # A dialect without its own deny list gets every engine's (`functions`).
-    dialect: str = "duckdb"
+    # None (a check for no engine in particular) or a dialect without a deny list of its own
+    # gets every engine's list (`functions`).
+    dialect: str | None = None
     max_rows: int = Field(DEFAULT_MAX_ROWS, gt=0)
     max_sql_chars: int = Field(MAX_SQL_CHARS, gt=0)
     max_ast_nodes: int = Field(MAX_AST_NODES, gt=0)
@@ -54,7 +55,7 @@ class Policy(BaseModel):
     strict_max_rows: int = Field(1_000, gt=0)
     queries_per_minute: int | None = Field(120, gt=0)
 
-    def for_dialect(self, dialect: str) -> Policy:
+    def for_dialect(self, dialect: str | None) -> Policy:
         """This policy for an engine that runs ``dialect`` (itself when it already is)."""
         return self if dialect == self.dialect else self.model_copy(update={"dialect": dialect})
 

@@ -1,14 +1,18 @@
-"""The ``[guardrails]`` settings section: every knob of the :class:`~guardrails.Policy`.
+"""The ``[guardrails]`` settings section: every knob of the :class:`~guardrails.Policy` that
+may be configured.
 
 The row cap and timeout of a run stay in ``[query]`` (``query.max_rows``, ``query.timeout_s``);
-:meth:`GuardrailsSettings.policy` is the one place settings become a policy.
+:meth:`GuardrailsSettings.policy` is the one place settings become a policy. Settings can only
+make the guardrails stricter where the security boundary is concerned: the events table is
+always tenant-filtered, and the built-in function deny lists cannot be lifted (the policy's
+``function_allowlist``, which exempts names from them, is for code, not configuration).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from causality.section import Section
 from guardrails._policy import (
@@ -34,12 +38,11 @@ class GuardrailsSettings(Section):
     tenant_column: str = Field("app_id", min_length=1,
                                description="the column the tenant filter compares")
     tenant_tables: frozenset[str] = Field(frozenset({"events"}),
-                                          description="tables the tenant filter wraps")
+                                          description="tables the tenant filter wraps; always "
+                                                      "events, plus any others")
     function_denylist: frozenset[str] = Field(frozenset(),
                                               description="functions refused on top of the "
                                                           "built-in deny lists")
-    function_allowlist: frozenset[str] = Field(frozenset(),
-                                               description="when set, the only functions allowed")
     max_value_bytes: int = Field(DEFAULT_MAX_VALUE_BYTES, gt=0,
                                  description="largest value one row of a query may build")
     max_value_growth: int = Field(DEFAULT_MAX_VALUE_GROWTH, gt=0,
@@ -53,6 +56,14 @@ class GuardrailsSettings(Section):
     strict_timeout_s: float = Field(10.0, gt=0, description="timeout without an estimate")
     strict_max_rows: int = Field(1_000, gt=0, description="row cap without an estimate")
     queries_per_minute: int | None = Field(120, gt=0, description="per person; none = no limit")
+
+    @field_validator("tenant_tables")
+    @classmethod
+    def _events_stay_filtered(cls, value: frozenset[str]) -> frozenset[str]:
+        if "events" not in {name.lower() for name in value}:
+            raise ValueError("must include events: a scoped person's queries always read only "
+                             "their app's events")
+        return value
 
     def policy(self, *, max_rows: int, timeout_s: float,
                tenant_app_id: str | None = None) -> Policy:

@@ -4,6 +4,7 @@
   import the leaf core (``causality.errors``, ``causality.section``), and only the
   composition root (``causality``) imports the rest of ``causality``.
 - No module imports another room's ``_private`` module.
+- No room but the warehouse imports an engine's module: engines are opened by kind.
 - No import circle (imports inside functions count; typing-only ones do not).
 """
 
@@ -22,6 +23,10 @@ RANKS = {"warehouse": 1, "guardrails": 2, "charts": 2, "metadata": 3, "pipeline"
          "workspace": 4, "causality": 5}
 LEAF = frozenset({"causality.errors", "causality.section"})
 SDK = ROOT / "sdk" / "python" / "causality_sdk"
+TYPE_CHECKING = {"TYPE_CHECKING", "typing.TYPE_CHECKING"}  # the body of `if` never runs
+IMPORT_CALLS = {"import_module", "importlib.import_module", "__import__"}
+# Engines are built through `warehouse.engines.open_engine`; no other room names a class.
+ENGINE_MODULES = ("warehouse.engines.duckdb_engine", "warehouse.engines.trino_engine")
 
 
 @dataclass(frozen=True)
@@ -44,11 +49,15 @@ def imports_of(path: Path, name: str) -> Iterator[Import]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     typing: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            typing.update(id(child) for child in ast.walk(node) if child is not node)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in TYPE_CHECKING:
+            typing.update(id(child) for part in node.body for child in ast.walk(part))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
+        elif (isinstance(node, ast.Call) and ast.unparse(node.func) in IMPORT_CALLS
+              and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)):
+            targets = [node.args[0].value]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
@@ -101,6 +110,13 @@ def foreign_private(imports: list[Import]) -> list[str]:
                for part in imp.target.split(".")[1:]):
             wrong.append(f"{imp.importer}:{imp.line} imports {imp.target}")
     return wrong
+
+
+def engine_classes(imports: list[Import]) -> list[str]:
+    """Imports of an engine's own module (or class) outside the warehouse."""
+    return [f"{imp.importer}:{imp.line} imports {imp.target}" for imp in imports
+            if room_of(imp.importer) != "warehouse"
+            and any(imp.target == m or imp.target.startswith(m + ".") for m in ENGINE_MODULES)]
 
 
 def circles(imports: list[Import], modules: set[str]) -> list[list[str]]:
@@ -170,6 +186,10 @@ def test_no_module_imports_another_rooms_private_module(imports: list[Import]) -
     assert foreign_private(imports) == []
 
 
+def test_engines_are_opened_not_constructed(imports: list[Import]) -> None:
+    assert engine_classes(imports) == []
+
+
 def test_no_import_circles(imports: list[Import]) -> None:
     assert circles(imports, all_modules()) == []
 
@@ -197,8 +217,16 @@ def test_the_rules_see_what_they_check(tmp_path: Path) -> None:
         "from causality.errors import CausalityError\nimport pipeline.b\n")
     (tmp_path / "pipeline" / "b.py").write_text("def f():\n    import workspace\n"
                                                 "from pipeline import a\n")
+    (tmp_path / "pipeline" / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nimport importlib\n"
+        "if TYPE_CHECKING:\n    import workspace.x\nelse:\n    from . import d\n"
+        "importlib.import_module('warehouse.engines.duckdb_engine')\n")
+    (tmp_path / "pipeline" / "d.py").write_text("from .c import y\n")
     found = project_imports(tmp_path)
     assert upward(found) == ["pipeline.a:1 imports causality.settings.Settings",
-                             "pipeline.b:2 imports workspace"]
+                             "pipeline.b:2 imports workspace",
+                             "pipeline.c:4 imports workspace.x"]  # typing-only counts here
     assert foreign_private(found) == ["pipeline.a:2 imports metadata._db.x"]
-    assert circles(found, all_modules(tmp_path)) == [["pipeline.a", "pipeline.b"]]
+    assert engine_classes(found) == ["pipeline.c:7 imports warehouse.engines.duckdb_engine"]
+    assert circles(found, all_modules(tmp_path)) == [["pipeline.a", "pipeline.b"],
+                                                     ["pipeline.c", "pipeline.d"]]

@@ -47,7 +47,7 @@ def policy_of(settings: Settings, app: str | None, **extra: Any) -> Policy:
     """The guardrails' policy from the settings, scoped to ``app`` when given; ``extra``
     overrides knobs for this command."""
     policy = settings.policy(app)
-    return policy.model_copy(update=extra) if extra else policy
+    return type(policy).model_validate({**policy.model_dump(), **extra}) if extra else policy
 
 
 def signal_latch() -> threading.Event:

@@ -226,8 +226,8 @@ def verified_add(ctx: click.Context, question: str, sql: str | None, insight_jso
         except ValidationError as err:
             raise CausalityError(f"--insight is not a valid insight: {err.errors()[0]['msg']}",
                                  code="bad_insight",
-                                 hint="kind is one of " + ", ".join(INSIGHT_KINDS) + "; the "
-                                 "fields of each are in workspace/insights/<kind>.py") from None
+                                 hint="kind is one of " + ", ".join(INSIGHT_KINDS) + "; each "
+                                 "one's fields are in workspace/insights/kinds/") from None
         insight = parsed.model_dump(mode="json")
         sql = compile_insight(parsed)
     assert sql is not None

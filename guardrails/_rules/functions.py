@@ -43,7 +43,7 @@ def functions(ctx: Context) -> None:
     """Reject with forbidden_function on the first denied function call."""
     policy = ctx.policy
     denied = _matcher(
-        (COMMON_DENYLIST | ENGINE_DENYLISTS.get(policy.dialect, UNKNOWN_DIALECT_DENYLIST)
+        (COMMON_DENYLIST | ENGINE_DENYLISTS.get(policy.dialect or "", UNKNOWN_DIALECT_DENYLIST)
          | policy.function_denylist),
         policy.function_allowlist,
     )

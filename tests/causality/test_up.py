@@ -13,7 +13,7 @@ import pytest
 
 from tests.fixtures.ports import free_port
 from tests.fixtures.trino import TrinoHandle
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from warehouse.storage import Storage
 
 N = 3000

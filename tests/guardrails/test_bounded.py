@@ -33,7 +33,8 @@ from tests.guardrails._hostile import (
     demo_warehouse,
     sampled_rss,
 )
-from warehouse.engines import DuckDBEngine, EngineError
+from warehouse.engines import EngineError
+from warehouse.engines.duckdb_engine import DuckDBEngine
 
 FUZZ_TIMEOUT_S = 1.0
 

@@ -13,7 +13,8 @@ from guardrails.execute import RateLimiter, execute
 from metadata import open_db
 from metadata.audit import AuditLog
 from warehouse.demo import generate, write
-from warehouse.engines import DuckDBEngine, Estimate, QueryTimeout
+from warehouse.engines import Estimate, QueryTimeout
+from warehouse.engines.duckdb_engine import DuckDBEngine
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ from tests.guardrails._hostile import (
     demo_warehouse,
     sampled_rss,
 )
-from warehouse.engines import DuckDBEngine, EngineError
+from warehouse.engines import EngineError
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.service import Workspace
 
 pytestmark = pytest.mark.timeout(600)

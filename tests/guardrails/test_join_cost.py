@@ -8,7 +8,7 @@ import pytest
 from guardrails import Policy, Rejected
 from guardrails.execute import RateLimiter, execute
 from tests.guardrails._hostile import demo_warehouse
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 
 pytestmark = pytest.mark.timeout(120)
 

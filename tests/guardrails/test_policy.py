@@ -18,14 +18,16 @@ def test_policy_defaults_and_immutability() -> None:
     policy = Policy()
     assert policy.max_rows == 10_000
     assert policy.mode == "enforce"
-    assert policy.dialect == "duckdb"
+    assert policy.dialect is None  # no engine in particular: every engine's deny list
     assert policy.tenant_app_id is None
     assert policy.tenant_column == "app_id"
     assert policy.tenant_tables == {"events"}
     with pytest.raises(pydantic.ValidationError):
         policy.max_rows = 5  # type: ignore[misc]
     assert hash(policy) == hash(Policy())
-    assert policy.for_dialect("duckdb") is policy
+    assert policy.for_dialect(None) is policy
+    duck = policy.for_dialect("duckdb")
+    assert duck == Policy(dialect="duckdb") and duck.for_dialect("duckdb") is duck
     assert policy.for_dialect("trino") == Policy(dialect="trino")
 
 

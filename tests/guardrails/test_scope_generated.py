@@ -28,7 +28,8 @@ from guardrails import Policy, Rejected, check
 from tests.fixtures.trino import TrinoHandle
 from tests.guardrails._scope_grammar import Generated, queries
 from warehouse.demo import generate, write
-from warehouse.engines import DuckDBEngine, Engine
+from warehouse.engines import Engine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from warehouse.engines.trino_engine import TrinoEngine
 from warehouse.schema import TRINO_TYPES
 

@@ -20,7 +20,7 @@ from pipeline.compactor import (
 )
 from tests.fixtures.s3 import S3Server
 from warehouse.demo import generate
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from warehouse.layout import Partition
 from warehouse.schema import FILE_SCHEMA
 from warehouse.storage import Storage

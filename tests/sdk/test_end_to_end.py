@@ -26,7 +26,7 @@ from causality.wiring import metadata
 from metadata import KeyStore
 from pipeline.compactor import CompactionPolicy, run_once
 from tests.fixtures.ports import free_port
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from warehouse.storage import Storage
 
 from .conftest import FAST, SDK_ROOT, Client

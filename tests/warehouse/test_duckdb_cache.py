@@ -12,9 +12,9 @@ import pytest
 from pipeline.compactor import CompactionPolicy, run_once
 from tests.warehouse._slow import start_slow_query
 from warehouse.demo import generate, write
-from warehouse.engines import DuckDBEngine, EngineError, QueryCancelled
+from warehouse.engines import EngineError, QueryCancelled
 from warehouse.engines.duckdb_cache import CACHE_TABLE, DayCache, files_outside, inventory
-from warehouse.engines.duckdb_engine import _view_columns
+from warehouse.engines.duckdb_engine import DuckDBEngine, _view_columns
 from warehouse.layout import Partition
 from warehouse.schema import EVENTS_SCHEMA, FILE_SCHEMA
 from warehouse.storage import Storage

@@ -10,7 +10,8 @@ import pytest
 from tests.fixtures.s3 import S3Server
 from tests.warehouse._slow import SLOW, start_slow_query
 from warehouse.demo import generate, write
-from warehouse.engines import DuckDBEngine, Engine, EngineError, QueryCancelled, QueryTimeout
+from warehouse.engines import Engine, EngineError, QueryCancelled, QueryTimeout
+from warehouse.engines.duckdb_engine import DuckDBEngine
 
 END = date(2026, 11, 1)
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.warehouse._slow import SLOW
 from warehouse.demo import generate, write
-from warehouse.engines import DuckDBEngine, EngineError, Estimate, QueryTimeout
-from warehouse.engines.duckdb_engine import MAX_SPILL
+from warehouse.engines import EngineError, Estimate, QueryTimeout
+from warehouse.engines.duckdb_engine import MAX_SPILL, DuckDBEngine
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,7 +13,7 @@ from guardrails import Policy, check
 from tests.fixtures.trino import TrinoHandle
 from tests.guardrails._cases import load
 from warehouse.demo import generate, write
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from warehouse.engines.trino_engine import TrinoEngine
 from warehouse.schema import TRINO_TYPES
 

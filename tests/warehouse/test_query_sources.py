@@ -9,7 +9,8 @@ import pytest
 
 from guardrails import Policy
 from guardrails.execute import RateLimiter, Source, execute
-from warehouse.engines import QUERY_SOURCES, DuckDBEngine
+from warehouse.engines import QUERY_SOURCES
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from warehouse.trino import config as ts
 
 

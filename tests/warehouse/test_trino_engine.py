@@ -13,13 +13,8 @@ from guardrails.execute import RateLimiter, execute
 from tests.fixtures.trino import TrinoHandle
 from tests.warehouse._slow import TRINO_SLOW
 from warehouse.demo import generate, write
-from warehouse.engines import (
-    DuckDBEngine,
-    EngineError,
-    QueryCancelled,
-    QueryTimeout,
-    open_engine,
-)
+from warehouse.engines import EngineError, QueryCancelled, QueryTimeout, open_engine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from warehouse.engines.trino_engine import TrinoEngine
 
 pytestmark = pytest.mark.trino

@@ -16,7 +16,7 @@ from tests.fixtures.metadata import db
 from tests.workspace.events_fixture import TENANT
 
 __all__ = ["db"]  # a fixture for every test here
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 
 
 @pytest.fixture(scope="session")

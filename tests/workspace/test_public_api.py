@@ -13,7 +13,7 @@ def test_each_insight_kind_is_a_module_named_like_it() -> None:
     assert tuple(kinds) == workspace.insights.INSIGHT_KINDS
     assert {"trend", "funnel", "retention", "top_events", "stickiness"} <= set(kinds)
     for name, kind in kinds.items():
-        assert kind.model.__module__ == f"workspace.insights.{name}"
+        assert kind.model.__module__ == f"workspace.insights.kinds.{name}"
         assert kind.name == name and kind.model.__doc__
 
 

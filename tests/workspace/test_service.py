@@ -24,7 +24,8 @@ from metadata.dashboards import Dashboard, Tile
 from metadata.users import User
 from tests.workspace.events_fixture import OTHER_APP, TENANT
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
-from warehouse.engines import DuckDBEngine, Estimate
+from warehouse.engines import Estimate
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.analyst import Session
 from workspace.errors import AccessDenied
 from workspace.filters import Filters

@@ -16,7 +16,7 @@ from charts import ChartSpec
 from metadata import open_db
 from metadata.users import User
 from warehouse.demo import generate_and_write
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.filters import Filters
 from workspace.service import Workspace
 

@@ -21,7 +21,7 @@ from metadata._db import rate_windows
 from metadata.errors import MetadataError
 from metadata.ratelimit import SharedRateLimiter, SlidingWindows
 from metadata.users import User
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.filters import Filters
 from workspace.service import Workspace
 

@@ -1,7 +1,8 @@
 """Query engines behind one protocol: DuckDB (embedded default) and Trino (scale-out).
 
 Build one with :func:`open_engine` (kinds in :data:`ENGINE_KINDS`); callers use only the
-:class:`Engine` protocol, never an engine's class.
+:class:`Engine` protocol, never an engine's class (each engine's module is imported only
+when its kind is opened; tests and benchmarks may import a class from its module).
 """
 
 from warehouse.engines._base import (
@@ -20,7 +21,6 @@ from warehouse.engines._base import (
     QueryTimeout,
 )
 from warehouse.engines._open import ENGINE_KINDS, open_engine
-from warehouse.engines.duckdb_engine import DuckDBEngine, to_duckdb
 
 __all__ = [
     "DEFAULT_SAMPLE_VALUES",
@@ -29,7 +29,6 @@ __all__ = [
     "CacheStatus",
     "Catalog",
     "CatalogInfo",
-    "DuckDBEngine",
     "Engine",
     "EngineError",
     "EngineStatus",
@@ -39,5 +38,4 @@ __all__ = [
     "QueryResult",
     "QueryTimeout",
     "open_engine",
-    "to_duckdb",
 ]

@@ -18,7 +18,7 @@ from metadata.users import User
 from workspace.app._look import plain
 from workspace.app._results import Shown, from_execution, show_error
 from workspace.insights import KINDS, Breakdown, Insight, InsightKind, compile_insight
-from workspace.insights.trend import MEASURES
+from workspace.insights.kinds.trend import MEASURES
 from workspace.service import Workspace
 
 DEFAULT_DAYS = 30

@@ -15,11 +15,11 @@ from workspace.insights._kind import InsightKind
 from workspace.insights._registry import INSIGHT_KINDS, KINDS, Insight
 from workspace.insights.compile import compile_insight
 from workspace.insights.errors import InsightError
-from workspace.insights.funnel import Funnel, FunnelStep
-from workspace.insights.retention import Retention
-from workspace.insights.stickiness import Stickiness
-from workspace.insights.top_events import TopEvents
-from workspace.insights.trend import Trend
+from workspace.insights.kinds.funnel import Funnel, FunnelStep
+from workspace.insights.kinds.retention import Retention
+from workspace.insights.kinds.stickiness import Stickiness
+from workspace.insights.kinds.top_events import TopEvents
+from workspace.insights.kinds.trend import Trend
 
 __all__ = [
     "COLUMNS",

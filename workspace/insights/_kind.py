@@ -1,10 +1,10 @@
 """What an insight kind is: a typed model, our compiler for it, and a sentence describing one.
 
-Each kind is one module of this package (``trend.py``, ``funnel.py``, ...) defining its model
-(an `InsightModel` with a ``kind`` literal and a docstring the model reads), its compiler and
-``KIND = InsightKind(model=..., compile=..., describe=...)``. `workspace.insights._registry`
-lists the modules; the union of insights, the analyst's plan and prompt, the Python API and
-the Insights page all derive from that list.
+Each kind is one module of ``workspace/insights/kinds/`` (``trend.py``, ``funnel.py``, ...)
+defining its model (an `InsightModel` with a ``kind`` literal and a docstring the model reads),
+its compiler and ``KIND = InsightKind(model=..., compile=..., describe=..., order=...)``.
+`workspace.insights._registry` finds the modules; the union of insights, the analyst's plan and
+prompt, the Python API and the Insights page all derive from what it finds.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class InsightKind(Generic[M]):
     model: type[M]
     compile: Callable[[M, date], exp.Expr]
     describe: Callable[[M], str]
+    order: int = 100  # where the kind appears in lists (the prompt, the Insights page)
 
     @property
     def name(self) -> str:

@@ -1,6 +1,6 @@
 """An answer or a dashboard as a marimo notebook (``.py``) that reproduces it.
 
-The notebook connects through `workspace.api.connect` under the same app scope, re-runs each
+The notebook connects through `causality.api.connect` under the same app scope, re-runs each
 query through the guardrails (``cz.query``), shows the table and redraws the chart from the
 same `ChartSpec`. Everything a person typed (titles, SQL) and the chart specs are embedded as
 Python string literals made by ``repr`` — data, never code — so no text can change what the

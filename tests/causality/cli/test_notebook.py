@@ -17,7 +17,7 @@ from tests.workspace.events_fixture import TENANT, write_warehouse
 from tests.workspace.notebooks.test_notebooks import run_in_process
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from tests.workspace.test_api import point_settings_at
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.analyst import AnswerFailed, Session
 from workspace.notebooks import NotebookQuery, notebook_source
 from workspace.service import Workspace

@@ -17,7 +17,7 @@ from metadata import VerifiedQueries
 from metadata.audit import AuditLog
 from tests.workspace.events_fixture import OTHER_APP
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner, records
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.analyst import AnalystError, AnswerFailed, ChatStore, Session, ask
 from workspace.insights import Funnel, Trend
 

@@ -13,7 +13,7 @@ from guardrails import Policy
 from guardrails.execute import RateLimiter
 from metadata.audit import AuditLog
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner, openai_planner
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.analyst import (
     AnalystUnavailable,
     LLMError,

@@ -28,7 +28,7 @@ from tests.workspace.scripted_model import (
     split_blocks,
 )
 from warehouse.demo import write
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.analyst import Session, Turn, ask
 from workspace.analyst.plan import Plan
 

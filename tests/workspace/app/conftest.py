@@ -16,7 +16,7 @@ from charts import ChartSpec
 from metadata.dashboards import Dashboard
 from metadata.users import User
 from tests.workspace.events_fixture import TENANT
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.app._context import USER_KEY, WORKSPACE_KEY
 from workspace.service import Workspace
 

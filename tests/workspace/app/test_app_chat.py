@@ -17,7 +17,7 @@ from causality.settings import LLMSettings, load_settings
 from metadata.users import User
 from tests.workspace.app._helpers import downloads, open_page, texts
 from tests.workspace.scripted_model import ScriptedModel
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.analyst import planner_from_settings
 from workspace.service import Workspace
 

@@ -18,7 +18,7 @@ from causality.settings import load_settings
 from metadata.users import User
 from tests.workspace.app.conftest import MAIN, PASSWORD, TIMEOUT_S
 from tests.workspace.app.test_app_shell import sso_app  # noqa: F401 - a fixture
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.app import _auth
 from workspace.app._auth import FAILED_SIGNINS, WRONG_CREDENTIALS, client_address
 from workspace.app._context import ACTIVE_KEY, USER_KEY, WORKSPACE_KEY

@@ -13,7 +13,7 @@ from metadata.users import User
 from tests.fixtures.ports import free_port
 from tests.workspace.app._markdown import shown
 from tests.workspace.app.conftest import MAIN, TIMEOUT_S
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.app._context import USER_KEY, WORKSPACE_KEY
 from workspace.service import Workspace
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from metadata.users import User
 from tests.workspace.app._helpers import SLOW_SQL, downloads, open_page, texts
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.app._sql_run import QueryJob, own_engine, run_guarded
 from workspace.service import Workspace
 

@@ -18,7 +18,7 @@ from guardrails.execute import RateLimiter, execute
 from metadata.audit import AuditLog
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from warehouse.demo import generate, write
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from warehouse.schema import TRINO_TYPES
 from workspace.evals import (
     DEMO_QUESTIONS,

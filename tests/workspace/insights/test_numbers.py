@@ -13,7 +13,7 @@ import pytest
 
 from guardrails import Policy
 from guardrails.execute import RateLimiter, execute
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.insights import (
     Breakdown,
     DateRange,

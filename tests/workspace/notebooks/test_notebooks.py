@@ -24,7 +24,7 @@ from metadata.audit import AuditLog
 from tests.workspace.events_fixture import TENANT
 from tests.workspace.scripted_model import ScriptedModel, anthropic_planner
 from tests.workspace.test_api import point_settings_at
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from workspace.analyst import Answer, Session
 from workspace.notebooks import NotebookError, NotebookQuery, notebook_source
 from workspace.service import Workspace

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from guardrails import Policy, Rejected, check
 from tests.workspace.events_fixture import EVENTS, OTHER_APP, TENANT
-from warehouse.engines import DuckDBEngine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from warehouse.schema import TRINO_TYPES
 from workspace.errors import FilterError
 from workspace.queries import restrict_dates

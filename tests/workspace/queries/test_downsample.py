@@ -23,7 +23,8 @@ from guardrails.execute import RateLimiter, execute
 from tests.fixtures.trino import TrinoHandle
 from tests.workspace.events_fixture import TENANT, write_warehouse
 from warehouse.demo import generate, write
-from warehouse.engines import DuckDBEngine, Engine
+from warehouse.engines import Engine
+from warehouse.engines.duckdb_engine import DuckDBEngine
 from warehouse.engines.trino_engine import TrinoEngine
 from warehouse.schema import TRINO_TYPES
 from workspace.queries import downsample_sql, needs_downsampling

@@ -107,4 +107,4 @@ def describe(insight: Trend) -> str:
     return f"{what.capitalize()} of {insight.event or 'all events'} per {insight.interval}{by}"
 
 
-KIND = InsightKind(model=Trend, compile=trend, describe=describe)
+KIND = InsightKind(model=Trend, compile=trend, describe=describe, order=10)

@@ -35,4 +35,4 @@ def describe(insight: TopEvents) -> str:
     return f"Top {insight.limit} events"
 
 
-KIND = InsightKind(model=TopEvents, compile=top_events, describe=describe)
+KIND = InsightKind(model=TopEvents, compile=top_events, describe=describe, order=40)

@@ -94,4 +94,4 @@ def describe(insight: Retention) -> str:
             f"{insight.return_event or 'any event'}")
 
 
-KIND = InsightKind(model=Retention, compile=retention, describe=describe)
+KIND = InsightKind(model=Retention, compile=retention, describe=describe, order=30)

@@ -185,4 +185,4 @@ def describe(insight: Funnel) -> str:
     return f"Funnel {steps} within {insight.window} {unit}{by}"
 
 
-KIND = InsightKind(model=Funnel, compile=funnel, describe=describe)
+KIND = InsightKind(model=Funnel, compile=funnel, describe=describe, order=20)

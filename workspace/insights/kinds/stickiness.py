@@ -45,4 +45,4 @@ def describe(insight: Stickiness) -> str:
     return f"Days active per user, counting {insight.event or 'any event'}"
 
 
-KIND = InsightKind(model=Stickiness, compile=stickiness, describe=describe)
+KIND = InsightKind(model=Stickiness, compile=stickiness, describe=describe, order=50)
