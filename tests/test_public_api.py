@@ -30,8 +30,8 @@ PUBLIC_MODULES = {
         "metadata.verified"},
     "pipeline": {
         "pipeline.bus", "pipeline.compactor", "pipeline.compactor_http", "pipeline.config",
-        "pipeline.errors", "pipeline.ingest", "pipeline.logs", "pipeline.natsd", "pipeline.probes",
-        "pipeline.sink"},
+        "pipeline.errors", "pipeline.ingest", "pipeline.logs", "pipeline.monitors",
+        "pipeline.natsd", "pipeline.probes", "pipeline.reactor", "pipeline.sink"},
     "warehouse": {
         "warehouse.config", "warehouse.demo", "warehouse.engines", "warehouse.engines.dialect",
         "warehouse.engines.duckdb_cache", "warehouse.engines.duckdb_engine",
@@ -74,6 +74,16 @@ EXPORTS = {
         "UnknownChat", "UnknownKey", "UnknownVerifiedQuery", "VerifiedQueries", "VerifiedQuery",
         "WrongChatScope", "open_db"},
     "pipeline.ingest": {"IngestError", "STEPS", "create_app", "run", "serve"},
+    "pipeline.monitors": {
+        "Alert", "AlertKind", "Assessment", "Bars", "Baseline", "DEFAULT_POLICY",
+        "DetectionPolicy", "Direction", "Evaluation", "MonitorError", "MonitorState", "Reason",
+        "Resolution", "Sensitivity", "Series", "Status", "evaluate", "score", "seasonal_baseline",
+        "step"},
+    "pipeline.reactor": {
+        "Condition", "ConditionLimits", "DEFAULT_LIMITS", "Event", "IndexHolder", "Indexed",
+        "OPERATORS", "Predicate", "ReactorError", "Rule", "RuleError", "RuleIndex", "Throttle",
+        "WebhookAction", "compile_conditions", "linear_candidates", "parse_condition",
+        "parse_rule"},
     "pipeline.sink": {
         "DEAD_LETTERS", "DeadLetter", "DeadLetters", "Metrics", "Outcome", "Poison", "Sink",
         "SinkConfig", "SinkError", "configure_logging", "dead_letters", "get_dead_letter",
