@@ -1,6 +1,7 @@
 """The metadata store: hashed API keys, users, dashboards, embeds, verified queries, analyst
-chats, the audit log and shared rate windows. A room below both the pipeline (ingest reads keys)
-and the workspace; it imports neither."""
+chats, the audit log, shared rate windows, and reaction rules with their webhook destinations.
+A room below both the pipeline (ingest reads keys, the reactor reads rules) and the workspace;
+it imports neither."""
 
 from metadata._db import open_db
 from metadata.chats import (
@@ -13,18 +14,38 @@ from metadata.chats import (
 )
 from metadata.errors import MetadataError, UnknownKey
 from metadata.keys import ApiKey, KeyStore
+from metadata.reactions import (
+    Destination,
+    Destinations,
+    DuplicateRule,
+    NewDestination,
+    RuleStore,
+    SecretUnreadable,
+    StoredRule,
+    UnknownDestination,
+    UnknownRule,
+)
 from metadata.verified import UnknownVerifiedQuery, VerifiedQueries, VerifiedQuery
 
 __all__ = [
     "ApiKey",
     "ChatLog",
     "ChatSummary",
+    "Destination",
+    "Destinations",
+    "DuplicateRule",
     "KeyStore",
     "MetadataError",
+    "NewDestination",
+    "RuleStore",
+    "SecretUnreadable",
     "StoredChat",
+    "StoredRule",
     "StoredTurn",
     "UnknownChat",
+    "UnknownDestination",
     "UnknownKey",
+    "UnknownRule",
     "UnknownVerifiedQuery",
     "VerifiedQueries",
     "VerifiedQuery",

@@ -192,3 +192,42 @@ rate_windows = sa.Table(
     sa.Column("hits", sa.Text, nullable=False),  # JSON list of Unix times, oldest first
     sa.Column("expires_at", sa.Float, nullable=False, index=True),  # Unix time of the last + window
 )
+
+
+# Issue "Reactions": event rules (their JSON, parsed only by `pipeline.reactor`) and webhook
+# destinations (signing secrets encrypted under a key the composition root supplies).
+reaction_rules = sa.Table(
+    "reaction_rules", meta,
+    sa.Column("rule_id", sa.String(128), primary_key=True),
+    sa.Column("app_id", sa.String(63), nullable=False, index=True),
+    sa.Column("json", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# One row, bumped in the same transaction as every change to `reaction_rules`: running reactors
+# poll it and rebuild their index only when it moved.
+reaction_rules_version = sa.Table(
+    "reaction_rules_version", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+
+@sa.event.listens_for(reaction_rules_version, "after_create")
+def _seed_rules_version(target: sa.Table, connection: sa.Connection, **_kw: object) -> None:
+    connection.execute(target.insert().values(id=1, version=0))
+
+
+webhook_destinations = sa.Table(
+    "webhook_destinations", meta,
+    sa.Column("destination_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("secret_ciphertext", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("disabled_at", UtcDateTime(), nullable=True),
+)

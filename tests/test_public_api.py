@@ -26,8 +26,8 @@ PUBLIC_MODULES = {
         "causality.wiring", "causality.workspace_app", "causality.workspace_health"},
     "metadata": {
         "metadata.audit", "metadata.chats", "metadata.dashboards", "metadata.embeds",
-        "metadata.errors", "metadata.keys", "metadata.ratelimit", "metadata.users",
-        "metadata.verified"},
+        "metadata.errors", "metadata.keys", "metadata.ratelimit", "metadata.reactions",
+        "metadata.users", "metadata.verified"},
     "pipeline": {
         "pipeline.bus", "pipeline.compactor", "pipeline.compactor_http", "pipeline.config",
         "pipeline.errors", "pipeline.ingest", "pipeline.logs", "pipeline.monitors",
@@ -70,8 +70,10 @@ EXPORTS = {
         "QuerySettings", "Settings", "SinkSettings", "StorageSettings", "TrinoSettings",
         "WorkspaceSettings", "load_settings", "masked"},
     "metadata": {
-        "ApiKey", "ChatLog", "ChatSummary", "KeyStore", "MetadataError", "StoredChat", "StoredTurn",
-        "UnknownChat", "UnknownKey", "UnknownVerifiedQuery", "VerifiedQueries", "VerifiedQuery",
+        "ApiKey", "ChatLog", "ChatSummary", "Destination", "Destinations", "DuplicateRule",
+        "KeyStore", "MetadataError", "NewDestination", "RuleStore", "SecretUnreadable",
+        "StoredChat", "StoredRule", "StoredTurn", "UnknownChat", "UnknownDestination",
+        "UnknownKey", "UnknownRule", "UnknownVerifiedQuery", "VerifiedQueries", "VerifiedQuery",
         "WrongChatScope", "open_db"},
     "pipeline.ingest": {"IngestError", "STEPS", "create_app", "run", "serve"},
     "pipeline.monitors": {
