@@ -209,12 +209,15 @@ class TrinoServer:
                 )
             if self._info_ready() and self._select_one():
                 return
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise self._start_error(
                     f"Trino was not ready within {self._start_timeout_s:.0f} s",
                     "trino_start_timeout",
                 )
-            time.sleep(POLL_INTERVAL_S)
+            # Between readiness checks, wait on the process itself: its exit ends the wait.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=min(POLL_INTERVAL_S, left))
 
     def _start_error(self, message: str, code: str) -> TrinoServerError:
         return TrinoServerError(
