@@ -112,13 +112,31 @@ def _enter(
             shadowing[id(cte)] = (cte, [])
         if recursive:
             _check_recursive_columns(cte, name)
-            if isinstance(cte.this, exp.Union):
-                steps[id(cte.this.expression)] = (name, cte)
+            step = cte.this.expression if isinstance(cte.this, exp.Union) else None
+            if step is not None:
+                steps[id(step)] = (name, cte)
+            if name in outer:
+                _check_no_outer_self_reference(cte, name, step)
         bodies.append((cte, dict(visible)))
         visible[name] = cte
     for body in reversed(bodies):
         push(body)
     return visible
+
+
+def _check_no_outer_self_reference(cte: exp.CTE, name: str, step: exp.Expr | None) -> None:
+    """Outside its recursive step, a recursive WITH query's own name would mean the enclosing
+    WITH query of that name to DuckDB, while Trino refuses it (INVALID_RECURSIVE_REFERENCE):
+    refused, so both engines agree."""
+    for table in (cte.this if step is None else cte.this.this).find_all(exp.Table):
+        if not table.args.get("db") and table.name.lower() == name:
+            raise Rejected(
+                "invalid_recursive_query",
+                f"the WITH RECURSIVE query {name} reads its own name outside its recursive "
+                "step, where an enclosing WITH query of that name is visible",
+                hint=f"rename {name}, or read it only in the part after UNION ALL",
+                table=name,
+            )
 
 
 def _check_recursive_columns(cte: exp.CTE, name: str) -> None:
