@@ -13,6 +13,7 @@ import orjson
 import pyarrow as pa
 
 from causality.errors import CausalityError
+from causality.settings import Settings
 
 BATCH_EVENTS = 400
 CONCURRENCY = 8
@@ -92,3 +93,18 @@ async def send(ingest_url: str, keys: Mapping[str, str], table: pa.Table) -> int
         for _ in range(CONCURRENCY):
             group.create_task(worker(session))
     return sent
+
+
+def send_demo(settings: Settings, n_events: int, seed: int = 42,
+              label: str = "demo data (causality up)") -> int:
+    """Generate demo events and send them through the configured ingest edge, with a new
+    write key per app; returns how many were accepted."""
+    from causality.wiring import metadata
+    from metadata import KeyStore
+    from warehouse.demo import APPS, generate
+
+    store = KeyStore(metadata(settings))
+    keys = {app: store.create(app, label=label)[1] for app in APPS}
+    table = generate(n_events, seed=seed)
+    ing = settings.ingest
+    return asyncio.run(send(f"http://{ing.host}:{ing.port}", keys, table))

@@ -25,7 +25,13 @@ from pydantic_settings import (
 
 from causality.errors import ConfigError
 from guardrails.config import GuardrailsSettings
-from pipeline.config import CompactorSettings, IngestSettings, NatsSettings, SinkSettings
+from pipeline.config import (
+    CompactorSettings,
+    IngestSettings,
+    NatsSettings,
+    ReactorSettings,
+    SinkSettings,
+)
 from warehouse.config import (
     QuerySettings,
     StorageSettings,
@@ -40,8 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CompactorSettings", "GuardrailsSettings", "IngestSettings", "LLMSettings", "NatsSettings",
-    "QuerySettings", "Settings", "SinkSettings", "StorageSettings", "TrinoSettings",
-    "WorkspaceSettings", "load_settings", "masked",
+    "QuerySettings", "ReactorSettings", "Settings", "SinkSettings", "StorageSettings",
+    "TrinoSettings", "WorkspaceSettings", "load_settings", "masked",
 ]
 
 ENV_PREFIX = "CAUSALITY_"
@@ -68,6 +74,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     compactor: CompactorSettings = CompactorSettings()
     sink: SinkSettings = SinkSettings()
+    reactor: ReactorSettings = ReactorSettings()
     trino: TrinoSettings = TrinoSettings()
     query: QuerySettings = QuerySettings()
     llm: LLMSettings = LLMSettings()
@@ -100,6 +107,10 @@ class Settings(BaseSettings):
     @property
     def metadata_db_url(self) -> str:
         return self.metadata_url or f"sqlite:///{(self.data_dir / 'meta.db').resolve()}"
+
+    @property
+    def reactor_key_file(self) -> Path:
+        return self.reactor.secret_key_file or self.data_dir / "reactor.key"
 
     def policy(self, tenant_app_id: str | None = None) -> Policy:
         """The guardrails' policy for a query (filtered to ``tenant_app_id`` when given)."""

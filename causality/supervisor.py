@@ -1,5 +1,5 @@
-"""The all-in-one supervisor behind ``causality up``: NATS, ingest, sink, compactor and the
-analyst workspace.
+"""The all-in-one supervisor behind ``causality up``: NATS, ingest, sink, reactor, compactor
+and the analyst workspace.
 
 Each part runs as its own process (the same commands a deployment would run), logs to
 ``<data_dir>/logs/<name>.log``, and is waited for by its readiness endpoint. On the first start
@@ -9,7 +9,6 @@ the demo events are sent *through* the pipeline: HTTP → JetStream → sink →
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
@@ -145,16 +144,9 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def load_demo(sup: Supervisor, n_events: int, seed: int = 42) -> int:
     """Send demo events through ingest; returns how many were accepted."""
-    from causality.demo_loader import send
-    from causality.wiring import metadata
-    from metadata import KeyStore
-    from warehouse.demo import APPS, generate
+    from causality.demo_loader import send_demo
 
-    store = KeyStore(metadata(sup.settings))
-    keys = {app: store.create(app, label="demo data (causality up)")[1] for app in APPS}
-    table = generate(n_events, seed=seed)
-    ing = sup.settings.ingest
-    return asyncio.run(send(f"http://{ing.host}:{ing.port}", keys, table))
+    return send_demo(sup.settings, n_events, seed)
 
 
 def run_up(settings: Settings, *, demo_events: int, exit_after_demo: bool, stop: Event,
@@ -186,7 +178,7 @@ def run_up(settings: Settings, *, demo_events: int, exit_after_demo: bool, stop:
 
 
 def _start_pipeline(sup: Supervisor, echo: Callable[[str], None]) -> None:
-    """NATS, then ingest and sink, each waited for."""
+    """NATS, then ingest, sink and reactor, each waited for."""
     s = sup.settings
     nats_server = sup.start_nats()
     echo(f"nats     {nats_server.url}")
@@ -198,6 +190,9 @@ def _start_pipeline(sup: Supervisor, echo: Callable[[str], None]) -> None:
     sup.spawn("sink", "sink", ready_url=f"http://{s.sink.http_host}:{s.sink.http_port}/readyz",
               env=flush)
     echo(f"sink     http://{s.sink.http_host}:{s.sink.http_port}/metrics")
+    r = s.reactor
+    sup.spawn("reactor", "reactor", ready_url=f"http://{r.http_host}:{r.http_port}/readyz")
+    echo(f"reactor  http://{r.http_host}:{r.http_port}/metrics  (rules -> webhooks, monitors)")
 
 
 def _load_demo_if_empty(sup: Supervisor, demo_events: int, stop: Event,

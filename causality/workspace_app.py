@@ -8,6 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from causality import wiring
+from causality.reactions_port import ReactorReactions
 from causality.settings import load_settings
 from workspace.app import run
 from workspace.service import Workspace
@@ -17,7 +19,10 @@ CONFIG_ENV = "CAUSALITY_CONFIG"
 
 @st.cache_resource(show_spinner=False)
 def _workspace(config: str | None) -> Workspace:
-    return Workspace(load_settings(Path(config) if config else None))
+    settings = load_settings(Path(config) if config else None)
+    db = wiring.metadata(settings)
+    return Workspace(settings, db=db, reactions=ReactorReactions(
+        db, lambda: wiring.reactor_key(settings)))
 
 
 run(lambda: _workspace(os.environ.get(CONFIG_ENV) or None))

@@ -231,3 +231,132 @@ webhook_destinations = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("disabled_at", UtcDateTime(), nullable=True),
 )
+
+
+# Issue "Reactions", the reactor's durable records. A firing (one rule matched one event, or a
+# monitor changed state) is written with one outbox row per destination in the same transaction
+# as the throttle check, before the event is ACKed; delivery workers claim due outbox rows with a
+# lease. Times the workers compare are Unix seconds (floats), cheap to index and compare.
+reaction_firings = sa.Table(
+    "reaction_firings", meta,
+    sa.Column("webhook_id", sa.String(64), primary_key=True),  # stable per (rule, event)
+    sa.Column("source", sa.String(16), nullable=False),  # "rule" | "monitor"
+    sa.Column("source_id", sa.String(128), nullable=False),
+    sa.Column("app_id", sa.String(63), nullable=False, index=True),
+    sa.Column("event_id", sa.String(255), nullable=True),  # ingest allows 255 characters
+    sa.Column("user_key", sa.String(255), nullable=True),  # throttles per user
+    sa.Column("fired_at", sa.Float, nullable=False, index=True),
+    sa.Index("ix_reaction_firings_source_time", "source_id", "fired_at"),
+    sa.Index("ix_reaction_firings_source_user_time", "source_id", "user_key", "fired_at"),
+)
+
+webhook_outbox = sa.Table(
+    "webhook_outbox", meta,
+    sa.Column("delivery_id", sa.String(64), primary_key=True),  # (webhook_id, destination)
+    sa.Column("webhook_id", sa.String(64), nullable=False, index=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("source_id", sa.String(128), nullable=False, index=True),
+    sa.Column("app_id", sa.String(63), nullable=False),
+    sa.Column("destination_id", sa.String(32), nullable=False, index=True),
+    sa.Column("payload", sa.Text, nullable=False),  # the JSON body, fixed when fired
+    sa.Column("status", sa.String(12), nullable=False),  # pending | delivered | dead
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("fired_at", sa.Float, nullable=False, index=True),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("leased_by", sa.String(64), nullable=True),
+    sa.Column("last_status", sa.Integer, nullable=True),  # the receiver's last HTTP status
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("done_at", sa.Float, nullable=True),
+    sa.Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts", meta,
+    sa.Column("attempt_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.String(64), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", sa.Float, nullable=False, index=True),
+    sa.Column("outcome", sa.String(32), nullable=False),  # delivered | http_status | timeout | …
+    sa.Column("http_status", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Float, nullable=True),
+    sa.Column("response", sa.Text, nullable=True),  # the start of the receiver's answer
+)
+
+reaction_dead_letters = sa.Table(
+    "reaction_dead_letters", meta,
+    sa.Column("dead_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(12), nullable=False),  # "event" | "delivery"
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("app_id", sa.String(63), nullable=True),
+    sa.Column("rule_id", sa.String(128), nullable=True),
+    sa.Column("delivery_id", sa.String(64), nullable=True, index=True),
+    sa.Column("payload", sa.LargeBinary, nullable=False),  # the raw event, or the firing's body
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("replayed_at", sa.Float, nullable=True),
+)
+
+# One row every recording transaction updates first: it serialises throttle checks across
+# reactor processes (SQLite: the write lock taken at once; PostgreSQL: a row lock).
+reactor_lock = sa.Table(
+    "reactor_lock", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+
+@sa.event.listens_for(reactor_lock, "after_create")
+def _seed_reactor_lock(target: sa.Table, connection: sa.Connection, **_kw: object) -> None:
+    connection.execute(target.insert().values(id=1, n=0))
+
+
+# Issue "Reactions", monitors (anomaly alerts); tables below are the monitors' own.
+# A monitor is stored as its JSON spec, exactly as given; only `pipeline.monitors` parses it.
+monitors = sa.Table(
+    "monitors", meta,
+    sa.Column("monitor_id", sa.String(32), primary_key=True),
+    sa.Column("app_id", sa.String(63), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False, index=True),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# What the detector remembers between evaluations (its own JSON), and how far it got.
+monitor_states = sa.Table(
+    "monitor_states", meta,
+    sa.Column("monitor_id", sa.String(32), primary_key=True),
+    sa.Column("state_json", sa.Text, nullable=False),
+    sa.Column("evaluated_until", sa.Float, nullable=True),  # Unix seconds, exclusive
+)
+
+# One row per incident: opened when it fires, closed when it resolves.
+monitor_alerts = sa.Table(
+    "monitor_alerts", meta,
+    sa.Column("alert_id", sa.String(64), primary_key=True),
+    sa.Column("monitor_id", sa.String(32), nullable=False, index=True),
+    sa.Column("app_id", sa.String(63), nullable=False, index=True),
+    sa.Column("status", sa.String(12), nullable=False),  # firing | resolved
+    sa.Column("direction", sa.String(12), nullable=False),  # spike | drop | no_events
+    sa.Column("started_at", sa.Float, nullable=False, index=True),
+    sa.Column("resolved_at", sa.Float, nullable=True),
+    sa.Column("observed", sa.Float, nullable=False),
+    sa.Column("expected", sa.Float, nullable=False),
+    sa.Column("detail_json", sa.Text, nullable=False),  # points for the chart
+)
+
+# One row: the reactor process that evaluates monitors until `lease_until`.
+monitor_lease = sa.Table(
+    "monitor_lease", meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("holder", sa.String(64), nullable=True),
+    sa.Column("lease_until", sa.Float, nullable=False),
+)
+
+
+@sa.event.listens_for(monitor_lease, "after_create")
+def _seed_monitor_lease(target: sa.Table, connection: sa.Connection, **_kw: object) -> None:
+    connection.execute(target.insert().values(id=1, holder=None, lease_until=0.0))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+import orjson
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -123,8 +124,24 @@ class RuleStore:
         return rule
 
     def replace(self, rule_id: str, rule_json: str) -> StoredRule:
-        """Put new JSON in place of a rule's; its app, switch and author stay."""
+        """Put new JSON in place of a rule's; its app, switch and author stay, so the JSON must
+        name the same ``id`` and ``app_id`` as the stored rule (``rule_mismatch`` otherwise)."""
         _check_json(rule_json)
+        stored = self.get(rule_id)
+        try:
+            body = orjson.loads(rule_json)  # depth-limited: hostile nesting is a ValueError
+        except orjson.JSONDecodeError:
+            body = None
+        if not isinstance(body, dict):
+            raise MetadataError("a rule's JSON must be one object", code="bad_rule",
+                                hint="store `rule.model_dump_json()`", rule_id=rule_id)
+        for key, want in (("id", stored.rule_id), ("app_id", stored.app_id)):
+            if body.get(key) != want:
+                raise MetadataError(
+                    f"{key}: the JSON says {str(body.get(key))[:80]!r} but rule {rule_id!r} "
+                    f"has {want!r}", code="rule_mismatch", field=key, rule_id=rule_id,
+                    hint="a rule keeps its id and app; add a new rule to watch another app "
+                         "or to take another id")
         self._update(rule_id, json=rule_json)
         return self.get(rule_id)
 

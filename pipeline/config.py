@@ -1,4 +1,5 @@
-"""The pipeline room's settings sections: ``[nats]``, ``[ingest]``, ``[sink]``, ``[compactor]``.
+"""The pipeline room's settings sections: ``[nats]``, ``[ingest]``, ``[sink]``, ``[compactor]``,
+``[reactor]``.
 
 Composed into the one settings object by :mod:`causality.settings`; each process is given
 only the sections it reads.
@@ -6,6 +7,7 @@ only the sections it reads.
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Protocol
 
@@ -120,6 +122,83 @@ class CompactorSettings(Section):
     interval_s: float = Field(300.0, gt=0)
     http_host: str = "127.0.0.1"
     http_port: int = Field(8090, ge=0, le=65535, description="/livez, /readyz, /metrics; 0 = any")
+
+
+CLAIM_DEPTH = 4  # rounds of one destination's deliveries a reactor claims at once
+
+
+class ReactorSettings(Section):
+    """The reactor (``causality reactor``): event rules → signed webhooks, and monitors.
+
+    Every reactor process shares the durable pull consumer ``durable`` on ``EVENTS`` (apart from
+    the sink's, so either may lag or restart alone). Firings are recorded in the metadata store
+    before an event is ACKed; delivery workers in every process share the outbox there.
+    """
+
+    durable: str = Field("reactor", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                         description="JetStream consumer shared by all reactor processes")
+    fetch_batch: int = Field(128, ge=1, le=4096, description="messages per pull request")
+    fetch_timeout_s: float = Field(0.5, gt=0, le=30, description="one pull request waits this")
+    ack_wait_s: float = Field(30.0, gt=0, le=3600,
+                              description="redelivery after this without ACK")
+    max_ack_pending: int = Field(2_000, ge=1, description="un-ACKed messages, all reactors")
+    retry_delay_s: float = Field(2.0, gt=0, le=600,
+                                 description="NAK delay when the metadata store is unreachable")
+    rules_poll_s: float = Field(2.0, gt=0, le=300,
+                                description="how often a reactor looks for changed rules")
+    # Deliveries: per destination at most `destination_concurrency` requests in flight per
+    # process; a failed attempt is retried after min(cap, base * 2^(n-1)) with jitter, at least
+    # the receiver's Retry-After (up to max_retry_after_s); after max_attempts it is dead.
+    delivery_workers: int = Field(64, ge=1, le=1024, description="requests in flight, at most")
+    destination_concurrency: int = Field(8, ge=1, le=256,
+                                         description="requests in flight per destination")
+    delivery_timeout_s: float = Field(10.0, gt=0, le=120, description="one webhook request")
+    max_attempts: int = Field(8, ge=1, le=100, description="attempts before the DLQ")
+    backoff_base_s: float = Field(1.0, gt=0, le=3600)
+    backoff_cap_s: float = Field(600.0, gt=0, le=86_400)
+    max_retry_after_s: float = Field(3600.0, ge=0, le=86_400)
+    breaker_failures: int = Field(5, ge=1, description="consecutive failures open the breaker")
+    # Destinations whose host is, or resolves only to, one of these networks are refused
+    # (checked when connecting, so DNS rebinding is caught). Default: cloud metadata addresses.
+    deny_networks: tuple[str, ...] = Field(
+        ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32"),
+        description="CIDRs webhooks may never reach; add private ranges to keep them out too")
+    breaker_cooldown_s: float = Field(30.0, gt=0, le=3600)
+    delivery_poll_s: float = Field(0.25, gt=0, le=60,
+                                   description="how often the outbox is read for due work")
+    lease_s: float = Field(60.0, gt=0, le=3600, description="a claimed delivery's lease")
+    keep_log_s: float = Field(14 * 24 * 3600.0, gt=0,
+                              description="delivered and dead outbox rows are kept this long")
+    monitor_interval_s: float = Field(60.0, gt=0, le=86_400,
+                                      description="how often monitors are evaluated")
+    monitors: bool = Field(True, description="evaluate monitors in this process (one leads)")
+    secret_key_file: Path | None = Field(
+        None, description="32-byte key encrypting destinations' secrets; "
+                          "default: <data_dir>/reactor.key (made on first use)")
+    lag_poll_s: float = Field(5.0, gt=0)
+    shutdown_timeout_s: float = Field(20.0, gt=0, description="SIGTERM to exit, at most")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8091, ge=0, le=65535,
+                           description="/livez /readyz /metrics; 0 picks a free port")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReactorSettings:
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ValueError("backoff_cap_s must be at least backoff_base_s")
+        if self.lease_s <= CLAIM_DEPTH * self.delivery_timeout_s:
+            raise ValueError(
+                f"lease_s ({self.lease_s:g}) must exceed {CLAIM_DEPTH} x delivery_timeout_s "
+                f"({self.delivery_timeout_s:g}): a worker holds up to {CLAIM_DEPTH} rounds of "
+                "a destination's deliveries, and a lease that ends first sends them twice")
+        if self.fetch_batch > self.max_ack_pending:
+            raise ValueError("fetch_batch must not exceed max_ack_pending")
+        for cidr in self.deny_networks:
+            try:
+                ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"deny_networks: {cidr!r} is not a network such as "
+                                 "10.0.0.0/8 or fd00::/8") from None
+        return self
 
 
 class IngestProcessSettings(Protocol):

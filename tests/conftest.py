@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.s3",
     "tests.fixtures.trino",
     "tests.fixtures.warehouse",
+    "tests.fixtures.webhooks",
 ]

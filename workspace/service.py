@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine as SqlEngine
 
     from workspace.config import WorkspaceConfig
+    from workspace.reactions import ReactionsPort
 
 CONTEXT_TTL_S = 300.0
 
@@ -93,10 +94,13 @@ class Workspace:
 
     def __init__(self, settings: WorkspaceConfig, *, engine: Engine | None = None,
                  db: SqlEngine | None = None,
-                 planner: Planner | None = None, long_running: bool = True):
+                 planner: Planner | None = None, long_running: bool = True,
+                 reactions: ReactionsPort | None = None):
         """``long_running``: a server that gains from DuckDB's day cache (the app); a
-        script or notebook that runs a few queries and exits passes False."""
+        script or notebook that runs a few queries and exits passes False. ``reactions``:
+        the reactor's rule logic, supplied by the composition root (None: no Alerts)."""
         self.settings = settings
+        self.reactions = reactions
         self._long_running = long_running
         self.db = db if db is not None else open_db(settings.metadata_db_url)
         self._engine = engine

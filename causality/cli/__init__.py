@@ -6,23 +6,43 @@ Layout, one way round (no module imports back up):
   ``policy_of``, ``signal_latch``, the error-to-exit-code group class). Imports no command.
 - one module per command group, each a set of standalone click objects listed in ``COMMANDS``:
   ``config`` (version, config show), ``nats``, ``ingest`` (ingest, keys), ``sink`` (sink, dlq),
-  ``data`` (demo-data, compact), ``trino``, ``sql`` (sql, audit), ``ai`` (ask, eval, verified),
-  ``notebook``, ``workspace`` (workspace, users) and ``up``, whose sequence lives in
-  :mod:`causality.supervisor`. They import ``_app``, never this package or each other.
+  ``reactor``, ``reactions`` (rules, reactions dlq|deliveries|attempts), ``destinations``
+  (destinations, destinations listen), ``monitors`` (monitors, alerts), ``data`` (demo-data,
+  compact), ``trino``, ``sql`` (sql, audit), ``ai`` (ask, eval, verified), ``notebook``,
+  ``workspace`` (workspace, users) and ``up``, whose sequence lives in
+  :mod:`causality.supervisor`. They import ``_app`` (and ``reactions``, ``destinations`` and
+  ``monitors`` their shared ``_checks``), never this package or each other.
 - this module registers every ``COMMANDS`` on :data:`main`; ``causality`` (the console script)
   and ``python -m causality`` run :data:`main`.
 
 Heavy dependencies are imported inside the commands, so each process loads only what it runs.
 """
 
-from causality.cli import ai, config, data, ingest, nats, notebook, sink, sql, trino, up, workspace
+from causality.cli import (
+    ai,
+    config,
+    data,
+    destinations,
+    ingest,
+    monitors,
+    nats,
+    notebook,
+    reactions,
+    reactor,
+    sink,
+    sql,
+    trino,
+    up,
+    workspace,
+)
 from causality.cli._app import main
 
 __all__ = ["main"]
 
 
 def _register() -> None:
-    for module in (config, nats, ingest, sink, data, trino, sql, ai, notebook, workspace, up):
+    for module in (config, nats, ingest, sink, reactor, destinations, reactions, monitors, data,
+                   trino, sql, ai, notebook, workspace, up):
         for command in module.COMMANDS:
             main.add_command(command)
 

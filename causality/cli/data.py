@@ -24,12 +24,27 @@ from causality.cli._app import settings_of, signal_latch
               show_default=True, help="Split each hourly partition into this many small files.")
 @click.option("--summary", is_flag=True,
               help="Read the written files back with DuckDB and print events per app and type.")
+@click.option("--send", is_flag=True,
+              help="Send the events through the running ingest edge (ingest.host/port) as apps "
+                   "would, with a new write key per app, instead of writing files: rules and "
+                   "the sink see them as live events.")
 @click.pass_context
 def demo_data(ctx: click.Context, n_events: int, out: Path | None, seed: int,
-              end: Any, files_per_partition: int, summary: bool) -> None:
-    """Write seeded demo events straight into the warehouse layout (tests, benchmarks)."""
+              end: Any, files_per_partition: int, summary: bool, send: bool) -> None:
+    """Write seeded demo events straight into the warehouse layout (tests, benchmarks), or
+    send them through the ingest edge (--send)."""
     import time
 
+    if send:
+        from causality.demo_loader import send_demo
+
+        if out is not None or end is not None or files_per_partition != 1 or summary:
+            raise click.UsageError("--send goes through ingest: leave out --out, --end, "
+                                   "--files-per-partition and --summary")
+        started = time.perf_counter()
+        sent = send_demo(settings_of(ctx), n_events, seed, label="causality demo-data --send")
+        click.echo(f"sent {sent:,} events through ingest in {time.perf_counter() - started:.1f} s")
+        return
     from warehouse.demo import generate_and_write
 
     target = out or Path(settings_of(ctx).warehouse_uri)

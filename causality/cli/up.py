@@ -14,7 +14,7 @@ from causality.cli._app import settings_of, signal_latch
               help="Stop everything once the demo data is loaded and compacted (for tests).")
 @click.pass_context
 def up(ctx: click.Context, demo_events: int, exit_after_demo: bool) -> None:
-    """Run the whole product: NATS, ingest, sink, compactor and the workspace, with demo data.
+    """Run the whole product, with demo data: NATS, ingest, sink, reactor, compactor, workspace.
 
     Logs go to <data_dir>/logs. Stops on Ctrl-C or SIGTERM; a part that dies stops everything.
     """

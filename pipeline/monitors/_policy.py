@@ -58,6 +58,25 @@ NO_EVENTS_MIN_CENTRE = 10.0
 # is weak, do not resolve it and let it fire again next morning.
 RESOLVE_AFTER_BUCKETS = 2
 RESOLVE_FRACTION = 0.5
+# An hourly anomaly fires once a second bucket in a row confirms it: an hour is a small sample
+# of a day, and real series have lumps (a batch upload, a crawler, a big customer's signup)
+# that cross a bar for one hour and are gone. A day already averages 24 hours, so daily
+# monitors fire at once rather than a day late.
+CONFIRM_HOURLY_BUCKETS = 2
+# ... unless the bucket is extreme: this many times past the z bar (9σ at medium) is never
+# Poisson noise, and an outage or a burst of errors must not wait an hour to be told.
+EXTREME_FACTOR = 2.0
+# Trend: each past week's same-slot value is scaled by how much the level moved since: the
+# last LEVEL_DAYS days against the same days k weeks earlier, the highest and lowest day's
+# ratio dropped and the rest pooled. Whole days cancel the diurnal rhythm, same weekdays the
+# weekly one; trimming survives one anomalous day (or a day-long incident straddling two
+# 24-hour windows), and the estimate follows a changing trend within about two days.
+LEVEL_DAYS = 5
+# A day's ratio is trusted only when both days hold this many events: the Poisson error of
+# a ratio of two counts of 200 is 10 %. Below it (sparse metrics) the samples stay unscaled.
+LEVEL_MIN_COUNT = 200.0
+# The level ratio is shrunk towards 1 by this many of its Poisson standard errors.
+LEVEL_NOISE_SIGMAS = 2.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,12 @@ class DetectionPolicy:
     no_events_min_centre: float = NO_EVENTS_MIN_CENTRE
     resolve_after: int = RESOLVE_AFTER_BUCKETS
     resolve_fraction: float = RESOLVE_FRACTION
+    confirm_hourly: int = CONFIRM_HOURLY_BUCKETS
+    extreme_factor: float = EXTREME_FACTOR
+    trend: bool = True
+    level_days: int = LEVEL_DAYS
+    level_min_count: float = LEVEL_MIN_COUNT
+    level_noise_sigmas: float = LEVEL_NOISE_SIGMAS
     low: Bars = LOW_BARS
     medium: Bars = MEDIUM_BARS
     high: Bars = HIGH_BARS
@@ -99,6 +124,10 @@ class DetectionPolicy:
         if sensitivity is Sensitivity.LOW:
             return self.low
         return self.medium if sensitivity is Sensitivity.MEDIUM else self.high
+
+    def confirm(self, resolution: Resolution) -> int:
+        """Anomalous buckets in a row needed to fire (an extreme one fires alone)."""
+        return self.confirm_hourly if resolution is Resolution.HOUR else 1
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_weeks <= self.weeks:
@@ -113,6 +142,13 @@ class DetectionPolicy:
                 "resolve_after must be ≥ 1 and resolve_fraction in (0, 1]",
                 resolve_after=self.resolve_after,
                 resolve_fraction=self.resolve_fraction,
+            )
+        if self.confirm_hourly < 1 or self.extreme_factor < 1 or self.level_days < 1:
+            raise MonitorError(
+                "confirm_hourly and level_days must be ≥ 1, extreme_factor ≥ 1",
+                confirm_hourly=self.confirm_hourly,
+                extreme_factor=self.extreme_factor,
+                level_days=self.level_days,
             )
 
 

@@ -6,6 +6,9 @@ the *resolve* bars (half the firing bars by default), and the monitor resolves a
 ``policy.resolve_after`` recovered buckets in a row. Night hours of a 60 % level shift clear
 the resolve bars less easily than busy hours clear the firing bars, and without this an
 all-day drop would fire again every morning.
+
+An hourly anomaly fires only once the next bucket confirms it (``policy.confirm_hourly``),
+unless it is extreme; the ``fired`` alert still names the first anomalous bucket.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ from enum import StrEnum
 from pipeline.monitors._baseline import (
     Assessment,
     Direction,
+    History,
     Reason,
     Series,
     floor_bucket,
     index_series,
     score,
-    seasonal_baseline,
     utc_bucket,
 )
 from pipeline.monitors._policy import (
@@ -52,6 +55,7 @@ class MonitorState:
     "start at the series' first bucket"; a monitor created now that should not alert on the
     past starts with ``MonitorState(evaluated_until=now)``. While firing, ``direction``,
     ``reason`` and ``since`` describe the incident and ``recovered`` counts normal buckets.
+    While OK, ``pending`` is an anomaly awaiting confirmation, seen ``pending_count`` times.
     """
 
     status: Status = Status.OK
@@ -60,6 +64,8 @@ class MonitorState:
     since: datetime | None = None
     recovered: int = 0
     evaluated_until: datetime | None = None
+    pending: Alert | None = None
+    pending_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,24 +95,50 @@ def step(
     assessment: Assessment,
     at: datetime,
     policy: DetectionPolicy = DEFAULT_POLICY,
+    *,
+    confirm: int = 1,
 ) -> tuple[MonitorState, Alert | None]:
     """Advance one bucket; returns the new state and the alert the transition emits, if any.
 
+    While OK, an anomaly fires once ``confirm`` buckets in a row lean its way (the first past
+    the firing bars, the next at least past the resolve bars: the same hysteresis that keeps an
+    incident open confirms it), or at once when extreme; the ``fired`` alert names the first.
     ``evaluated_until`` is left alone: it is :func:`evaluate`'s bookkeeping.
     """
     anomalous = assessment.direction is not Direction.NORMAL
     if state.status is Status.OK:
-        if not anomalous:
-            return state, None
+        pending = state.pending
+        if pending is not None and assessment.leaning is pending.direction:
+            count = state.pending_count + 1  # anomalous, or still past the resolve bars
+        elif anomalous:
+            pending, count = None, 1
+        else:
+            cleared = replace(state, pending=None, pending_count=0)
+            return (cleared if state.pending is not None else state), None
+        if pending is None:
+            pending = Alert(
+                kind=AlertKind.FIRED,
+                direction=assessment.direction,
+                reason=assessment.reason,
+                at=at,
+                since=at,
+                value=assessment.value,
+                expected=assessment.expected,
+                score=assessment.score,
+            )
+        if count < confirm and not assessment.extreme:
+            return replace(state, pending=pending, pending_count=count), None
         fired = replace(
             state,
             status=Status.FIRING,
-            direction=assessment.direction,
-            reason=assessment.reason,
-            since=at,
+            direction=pending.direction,
+            reason=pending.reason,
+            since=pending.at,
             recovered=0,
+            pending=None,
+            pending_count=0,
         )
-        return fired, _alert(AlertKind.FIRED, fired, assessment, at)
+        return fired, pending
     if assessment.reason is Reason.NOT_ENOUGH_HISTORY:
         # Neither a continuation nor a recovery: hold, rather than resolve on missing data.
         return state, None
@@ -157,16 +189,20 @@ def evaluate(
     end = floor_bucket(now, resolution)  # first bucket not yet complete
     alerts: list[Alert] = []
     assessments: list[tuple[datetime, Assessment]] = []
+    dense = History(values, since, end, resolution) if since is not None else None
+    confirm = policy.confirm(resolution)
     at = start
     while at < end:
         value = values.get(at, 0.0)
-        baseline = (
-            seasonal_baseline(values, at, resolution, since=since, policy=policy)
-            if since is not None and at >= since
-            else None
-        )
+        baseline = None
+        if dense is not None and at >= dense.start:
+            i = dense.index(at)
+            # while firing, the level is the one before the incident (see seasonal_baseline)
+            firing = state.since if state.status is Status.FIRING else None
+            level = dense.index(max(firing, dense.start)) if firing is not None else i
+            baseline = dense.baseline(i, level, policy.weeks, policy)
         assessment = score(value, baseline, sensitivity, policy)
-        state, alert = step(state, assessment, at, policy)
+        state, alert = step(state, assessment, at, policy, confirm=confirm)
         assessments.append((at, assessment))
         if alert is not None:
             alerts.append(alert)

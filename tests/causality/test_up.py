@@ -25,6 +25,7 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "CAUSALITY_DATA_DIR": str(data),
            "CAUSALITY_NATS_PORT": str(free_port()), "CAUSALITY_INGEST_PORT": str(free_port()),
            "CAUSALITY_SINK_HTTP_PORT": str(free_port()),
+           "CAUSALITY_REACTOR_HTTP_PORT": str(free_port()),
            "CAUSALITY_COMPACTOR_HTTP_PORT": str(free_port()),
            "CAUSALITY_WORKSPACE_PORT": str(free_port())}
     proc = subprocess.run([sys.executable, "-m", "causality", "up", "--demo-events", str(N),
@@ -32,6 +33,7 @@ def landed(tmp_path_factory: pytest.TempPathFactory) -> Path:
                           timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{N:,} rows landed" in proc.stdout
+    assert "reactor  http://" in proc.stdout
     assert "workspace http://" in proc.stdout and "sign in as admin" in proc.stdout
     assert "Traceback" not in proc.stderr
     return data / "warehouse"

@@ -78,6 +78,25 @@ def test_replace_set_enabled_delete(rules: RuleStore) -> None:
     assert rules.list() == []
 
 
+@pytest.mark.parametrize(("text", "code", "field"), [
+    (rule_json("r2"), "rule_mismatch", "id"),
+    (rule_json("r1", app_id="blog"), "rule_mismatch", "app_id"),
+    (json.dumps({"app_id": "shop"}), "rule_mismatch", "id"),
+    ("[1]", "bad_rule", None),
+    ("not json", "bad_rule", None),
+    ("[" * 60_000, "bad_rule", None),  # hostile nesting: refused, not a RecursionError
+])
+def test_replace_refuses_json_of_another_rule_or_app(rules: RuleStore, text: str, code: str,
+                                                     field: str | None) -> None:
+    rules.add("r1", "shop", rule_json("r1"), "ana")
+    before = rules.version()
+    with pytest.raises(MetadataError) as err:
+        rules.replace("r1", text)
+    assert err.value.code == code and err.value.hint
+    assert err.value.facts.get("field") == field
+    assert rules.get("r1").rule_json == rule_json("r1") and rules.version() == before
+
+
 def test_duplicate_and_unknown_rules_carry_codes(rules: RuleStore) -> None:
     rules.add("r1", "shop", rule_json("r1"), "ana")
     with pytest.raises(DuplicateRule) as dup:

@@ -37,6 +37,7 @@ PAGES: tuple[PageEntry, ...] = (
     PageEntry("views/sql.py", "SQL", ":material/terminal:", "analyst", "query"),
     PageEntry("views/dashboards.py", "Dashboards", ":material/dashboard:", "viewer", "boards"),
     PageEntry("views/share.py", "Share", ":material/share:", "analyst", "embed-links"),
+    PageEntry("views/alerts.py", "Alerts", ":material/notifications:", "analyst", "alerts"),
     PageEntry("views/settings.py", "Settings", ":material/settings:", "admin", "setup"),
     PageEntry("views/access.py", "Access", ":material/group:", "admin", "people"),
 )

@@ -96,7 +96,7 @@ def test_viewer_navigation_has_only_dashboards(app: App, people: dict[str, User]
 
 def test_analyst_and_admin_navigation(app: App, people: dict[str, User]) -> None:
     analyst = [p.title for p in entries_for(people["analyst"])]
-    assert analyst == ["Chat", "Insights", "SQL", "Dashboards", "Share"]
+    assert analyst == ["Chat", "Insights", "SQL", "Dashboards", "Share", "Alerts"]
     assert [p.title for p in entries_for(people["admin"])] == [*analyst, "Settings", "Access"]
     at = app(people["analyst"]).run()
     with pytest.raises(ValueError, match="navigation page"):

@@ -1,0 +1,3 @@
+from tests.fixtures.metadata import db
+
+__all__ = ["db"]
