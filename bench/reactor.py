@@ -19,7 +19,10 @@ Latency: `causality ingest` and `causality reactor` as their own processes; even
 at --rate per second for --latency-s seconds (batches of 10), every one matching a rule; the
 latency of an event is from its request's 200 to the receiver getting its webhook. p50/p99.
 
-Monitor evaluation time is printed by bench/monitors.py. Figures only, no assertions.
+Monitors: --monitor-events demo events (default 10M: eight weeks) written to a temp warehouse,
+then one MonitorRunner pass over 100 monitors from a fresh state and the pass an hour later
+(the timing of bench/monitors.py, which also prints precision and recall on the demo's
+anomalies). Figures only, no assertions.
 """
 
 from __future__ import annotations
@@ -345,12 +348,35 @@ async def _send(edge: str, key: str, rate: int, seconds: float) -> dict[str, flo
     return sent
 
 
+def monitor_timing(tmp: Path, n_events: int) -> None:
+    from datetime import UTC, datetime
+
+    import monitors as monitor_bench  # bench/monitors.py, beside this file
+
+    from warehouse.demo import default_end, generate_and_write
+    from warehouse.engines import open_engine
+
+    end_day = default_end()
+    root = tmp / "monitors"
+    started = time.perf_counter()
+    generate_and_write(n_events, root, end=end_day)
+    print(f"\nmonitors: {n_events:,} demo events written in {time.perf_counter() - started:.0f} s")
+    engine = open_engine("duckdb", warehouse=root, memory_limit="2GB")
+    try:
+        end = datetime(end_day.year, end_day.month, end_day.day, tzinfo=UTC)
+        monitor_bench.time_runner(engine, root, end, 100)
+    finally:
+        engine.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--events", type=int, default=100_000, help="events per throughput run")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     ap.add_argument("--rate", type=int, default=1_000, help="firings per second (latency)")
     ap.add_argument("--latency-s", type=float, default=20.0, help="seconds of latency load")
+    ap.add_argument("--monitor-events", type=int, default=10_000_000,
+                    help="demo events for the monitor timing (0: skip it)")
     ap.add_argument("--skip-throughput", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
     args = ap.parse_args()
@@ -363,6 +389,8 @@ def main() -> None:
                 throughput(server.url, tmp, receiver, args.events, args.rounds)
             if not args.skip_latency:
                 latency(server.url, tmp, receiver, args.rate, args.latency_s)
+            if args.monitor_events:
+                monitor_timing(tmp, args.monitor_events)
         finally:
             server.stop()
 

@@ -11,6 +11,12 @@ in between re-evaluates the same buckets and re-emits the same alert ids, so del
 least once and duplicates are recognisable. A monitor whose spec no longer parses, or whose
 series cannot be read, is skipped and reported in :attr:`MonitorRunner.skipped`; it never
 stops the others.
+
+A warehouse query costs a fixed planning time whatever the data, so a pass first plans every
+monitor's read window, then reads the series of one app and resolution with one grouped query
+(:func:`~pipeline.monitors._query.read_grouped`) when the first of them is evaluated, and each
+app's first day and last events with one query; a monitor the grouped read left out (its
+group's query failed) reads its own series as before.
 """
 
 from __future__ import annotations
@@ -34,8 +40,15 @@ from pipeline.monitors._policy import (
     WEEK,
     DetectionPolicy,
     MonitorError,
+    Resolution,
 )
-from pipeline.monitors._query import QUERY_TIMEOUT_S, bind, read_series
+from pipeline.monitors._query import (
+    QUERY_TIMEOUT_S,
+    SeriesRows,
+    bind,
+    read_grouped,
+    read_series,
+)
 from pipeline.monitors._spec import MonitorSpec, parse_monitor
 from pipeline.monitors._state import Alert, AlertKind, MonitorState, Status, evaluate
 from warehouse.engines import Engine, EngineError
@@ -96,6 +109,12 @@ class MonitorRunner:
         self.lost_lease = False  # whether the last pass stopped because another took the lease
         self._first_day: dict[str, datetime | None] = {}
         self._cache: dict[str, tuple[str, datetime, datetime, list[tuple[datetime, float]]]] = {}
+        self._now = datetime.min.replace(tzinfo=UTC)
+        self._last: dict[tuple[str, str], datetime | None] = {}  # (app, dt from) -> last event
+        self._silence_days: dict[str, set[str]] = {}  # app -> dt from, of its no_events
+        self._reads: dict[str, tuple[MonitorSpec, datetime, datetime]] = {}  # planned
+        self._groups_read: set[tuple[str, Resolution, datetime]] = set()
+        self._fetched: dict[str, SeriesRows] = {}
 
     def tick(self) -> list[Transition]:
         return self.run_once(self.clock())
@@ -110,10 +129,10 @@ class MonitorRunner:
         started = self.monotonic()
         if not self.store.try_lead(self.holder, self.lease_ttl_s, now.timestamp()):
             return []
-        self._first_day = {}
         out: list[Transition] = []
         enabled = self.store.list(enabled_only=True)
         self._cache = {k: v for k, v in self._cache.items() if k in {m.monitor_id for m in enabled}}
+        self._plan(enabled, now)
         for i, stored in enumerate(enabled):
             if i and not self._renew(now, started):
                 self.lost_lease = True
@@ -137,21 +156,57 @@ class MonitorRunner:
         elapsed = self.monotonic() - started
         return self.store.try_lead(self.holder, self.lease_ttl_s, now.timestamp() + elapsed)
 
-    def _anomaly(self, stored: StoredMonitor, spec: MonitorSpec, now: datetime
-                 ) -> list[Transition]:
+    def _plan(self, enabled: list[StoredMonitor], now: datetime) -> None:
+        """Note what the pass will read, so reads of one app can share a query: the start of
+        each ``no_events`` monitor's last-event search, then each series' read window (a
+        monitor whose spec or state cannot be read is left to fail in its turn)."""
+        self._now, self._first_day, self._last, self._silence_days = now, {}, {}, {}
+        self._reads, self._groups_read, self._fetched = {}, set(), {}
+        specs = []
+        for stored in enabled:
+            try:
+                specs.append((stored, parse_monitor(stored.spec_json)))
+            except MonitorError:
+                continue
+        for _, spec in specs:
+            if spec.kind == "no_events":
+                day = f"{self._silence_start(spec, now):%Y-%m-%d}"
+                self._silence_days.setdefault(spec.app_id, set()).add(day)
+        for stored, spec in specs:
+            if spec.kind == "no_events":
+                continue
+            try:
+                window = self._window(stored.monitor_id, spec, now)
+            except MonitorError:
+                continue
+            if window is not None:
+                start, _ = self._reuse(stored, window[1])
+                if start < window[2]:
+                    self._reads[stored.monitor_id] = (spec, start, window[2])
+
+    def _window(self, monitor_id: str, spec: MonitorSpec, now: datetime
+                ) -> tuple[MonitorState, datetime, datetime] | None:
+        """The monitor's state and the series window ``[since, end)`` it evaluates now; None
+        when there is nothing new to evaluate."""
         width = spec.resolution.step
         end = floor_bucket(now - self.settle, spec.resolution)  # first incomplete bucket
-        state = self._load(stored.monitor_id) or MonitorState(evaluated_until=end - width)
+        state = self._load(monitor_id) or MonitorState(evaluated_until=end - width)
         assert state.evaluated_until is not None
         if state.evaluated_until >= end:
-            return []
+            return None
         first_day = self._app_start(spec.app_id)
         if first_day is None:  # no events ever: nothing to compare, nothing to say
-            return []
+            return None
         lookback = self.policy.weeks * WEEK + self.policy.level_days * DAY
         since = max(floor_bucket(first_day, spec.resolution), state.evaluated_until - lookback)
-        if since >= end:
+        return None if since >= end else (state, since, end)
+
+    def _anomaly(self, stored: StoredMonitor, spec: MonitorSpec, now: datetime
+                 ) -> list[Transition]:
+        window = self._window(stored.monitor_id, spec, now)
+        if window is None:
             return []
+        state, since, end = window
         series = self._series(stored, spec, since, end)
         done = evaluate(series, spec.resolution, spec.sensitivity, state, end, self.policy,
                         history_start=since)
@@ -173,15 +228,33 @@ class MonitorRunner:
                 end: datetime) -> list[tuple[datetime, float]]:
         """The series over ``[since, end)``; buckets read by an earlier run of this runner are
         reused (they were complete then), so an hourly run reads only the new hours."""
-        cached = self._cache.get(stored.monitor_id)
-        if cached is not None and cached[0] == stored.spec_json and cached[1] <= since < cached[2]:
-            old = [(at, v) for at, v in cached[3] if at >= since]
-            fresh = read_series(self.engine, spec, cached[2], end) if cached[2] < end else []
-            series = old + fresh
-        else:
-            series = read_series(self.engine, spec, since, end)
+        start, old = self._reuse(stored, since)
+        series = old + (self._read(stored.monitor_id, spec, start, end) if start < end else [])
         self._cache[stored.monitor_id] = (stored.spec_json, since, end, series)
         return series
+
+    def _reuse(self, stored: StoredMonitor, since: datetime
+               ) -> tuple[datetime, list[tuple[datetime, float]]]:
+        """Where the warehouse read starts, and the cached buckets before it."""
+        cached = self._cache.get(stored.monitor_id)
+        if cached is not None and cached[0] == stored.spec_json and cached[1] <= since < cached[2]:
+            return cached[2], [(at, v) for at, v in cached[3] if at >= since]
+        return since, []
+
+    def _read(self, monitor_id: str, spec: MonitorSpec, start: datetime, end: datetime
+              ) -> SeriesRows:
+        """The planned read of the monitor's group, done once for all of them, else its own."""
+        if self._reads.get(monitor_id) == (spec, start, end):
+            group = (spec.app_id, spec.resolution, end)
+            if group not in self._groups_read:
+                self._groups_read.add(group)
+                members = {key: read for key, read in self._reads.items()
+                           if (read[0].app_id, read[0].resolution, read[2]) == group}
+                self._fetched.update(read_grouped(self.engine, members))
+            series = self._fetched.pop(monitor_id, None)
+            if series is not None:
+                return series
+        return read_series(self.engine, spec, start, end)
 
     def _record(self, stored: StoredMonitor, spec: MonitorSpec, alert: Alert) -> Transition:
         alert_id = _alert_id(stored.monitor_id, alert.since)
@@ -221,7 +294,7 @@ class MonitorRunner:
                  ) -> list[Transition]:
         """``no_events``: firing while the app has sent nothing for ``silence_minutes``."""
         silence = timedelta(minutes=spec.silence_minutes)
-        last = self._last_event(spec.app_id, now - silence - DAY, now)
+        last = self._last_event(spec.app_id, self._silence_start(spec, now), now)
         silent = last is None or last < now - silence
         state = self._load(stored.monitor_id) or MonitorState()
         if silent == (state.status is Status.FIRING):
@@ -257,33 +330,46 @@ class MonitorRunner:
                                hint="the alert is recorded; it is notified again next run",
                                alert_id=transition.alert_id) from None
 
+    @staticmethod
+    def _silence_start(spec: MonitorSpec, now: datetime) -> datetime:
+        return now - timedelta(minutes=spec.silence_minutes) - DAY
+
     def _app_start(self, app_id: str) -> datetime | None:
         """The app's first day of events: before it, history is unknown rather than zero."""
         if app_id not in self._first_day:
-            rows = self._scalar("SELECT min(dt) AS v FROM events WHERE app_id = ?", [app_id])
-            self._first_day[app_id] = (
-                None if rows is None else datetime.fromisoformat(str(rows)).replace(tzinfo=UTC))
+            self._app_facts(app_id, set())
         return self._first_day[app_id]
 
     def _last_event(self, app_id: str, since: datetime, now: datetime) -> datetime | None:
-        """The app's latest event up to ``now`` (a clock-skewed future event hides nothing)."""
-        value = self._scalar(
-            "SELECT max(event_time) AS v FROM events WHERE app_id = ? AND dt >= ? "
-            "AND event_time <= CAST(? AS TIMESTAMP)",
-            [app_id, f"{since:%Y-%m-%d}", now])
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        """The app's latest event from ``since``'s day up to ``now`` (a clock-skewed future
+        event hides nothing)."""
+        day = f"{since:%Y-%m-%d}"
+        if now != self._now:
+            self._now, self._last = now, {}
+        if (app_id, day) not in self._last:
+            self._app_facts(app_id, {day})
+        return self._last[(app_id, day)]
 
-    def _scalar(self, sql: str, params: list[Any]) -> object:
+    def _app_facts(self, app_id: str, days: set[str]) -> None:
+        """One query for the app's first day and its last event from each of ``days`` (and
+        the days its ``no_events`` monitors search), each a ``max`` with its own filter."""
+        froms = sorted(days | self._silence_days.get(app_id, set()))
+        columns = [f"max(event_time) FILTER (WHERE dt >= ? AND event_time <= "
+                   f"CAST(? AS TIMESTAMP)) AS last{i}" for i in range(len(froms))]
+        sql = f"SELECT {', '.join(['min(dt) AS first_day', *columns])} FROM events WHERE app_id = ?"
+        params: list[Any] = [p for day in froms for p in (day, self._now)]
         try:
-            table = self.engine.run(bind(sql, params), 1, QUERY_TIMEOUT_S).table
+            table = self.engine.run(bind(sql, [*params, app_id]), 1, QUERY_TIMEOUT_S).table
         except EngineError as exc:
             raise MonitorError(f"the warehouse could not be read: {exc.message}",
                                code="series_unavailable", hint=exc.hint or "try again later"
                                ) from None
-        return table.column(0)[0].as_py() if table.num_rows else None
+        row = table.to_pylist()[0] if table.num_rows else {}
+        first = row.get("first_day")
+        self._first_day[app_id] = (
+            None if first is None else datetime.fromisoformat(str(first)).replace(tzinfo=UTC))
+        for i, day in enumerate(froms):
+            self._last[(app_id, day)] = _utc(row.get(f"last{i}"))
 
     def _load(self, monitor_id: str) -> MonitorState | None:
         saved = self.store.load_state(monitor_id)
@@ -298,6 +384,13 @@ def default_holder() -> str:
     """``host-pid-random``: containers often share a hostname and run as pid 1, so the random
     part (made once per runner) keeps two of them from renewing each other's lease."""
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _utc(value: object) -> datetime | None:
+    if value is None:
+        return None
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _alert_id(monitor_id: str, since: datetime) -> str:

@@ -63,10 +63,16 @@ class EventSource:
         self.js: JetStreamContext | None = None
         self._sub: JetStreamContext.PullSubscription | None = None
         self._rebind = True
+        self._bound_once = False
 
     @property
     def connected(self) -> bool:
         return self.nc is not None and self.nc.is_connected
+
+    @property
+    def bound(self) -> bool:
+        """The durable consumer exists and this process pulls from it."""
+        return self.connected and self._sub is not None and not self._rebind
 
     async def connect(self) -> None:
         attempts = max(1, math.ceil(MAX_OUTAGE_S / RECONNECT_WAIT_S))
@@ -92,8 +98,19 @@ class EventSource:
                 await old.unsubscribe()
         await ensure_streams(self.js, stream_configs(self.streams, self.retention_s,
                                                      self.duplicate_window_s))
+        try:
+            await self.js.consumer_info(self.streams.events, self.opts.durable)
+        except nats.js.errors.NotFoundError:
+            if self._bound_once:  # it existed: events since it was lost are not evaluated
+                log(logging.ERROR, "the reactor's durable consumer was gone and is made anew; "
+                    "events published while it was missing are not evaluated",
+                    durable=self.opts.durable, stream=self.streams.events)
+            else:
+                log(logging.INFO, "durable consumer made; rules act on events from now on",
+                    durable=self.opts.durable, stream=self.streams.events)
         await self.js.add_consumer(self.streams.events,
                                    consumer_config(self.opts, self.streams))
+        self._bound_once = True
         self._sub = await self.js.pull_subscribe_bind(durable=self.opts.durable,
                                                       stream=self.streams.events)
         self._rebind = False

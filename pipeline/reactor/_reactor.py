@@ -102,6 +102,9 @@ class Reactor:
         if not self.source.connected:
             raise NotReady("not connected to NATS", code="nats_unavailable",
                            hint="check the NATS server", retry_after=2)
+        if not self.source.bound:  # until then, events published are not evaluated
+            raise NotReady("the durable consumer is not bound yet", code="not_ready",
+                           hint="wait; it binds within seconds of connecting", retry_after=1)
         if not (self.store_ok and self.deliverer.healthy):
             raise NotReady("the metadata store does not answer", code="store_unavailable",
                            hint="check metadata_url", retry_after=2)

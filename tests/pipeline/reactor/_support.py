@@ -26,7 +26,7 @@ KEY = bytes(range(32))
 FAST = {"fetch_timeout_s": 0.2, "rules_poll_s": 0.2, "delivery_poll_s": 0.05,
         "backoff_base_s": 0.1, "backoff_cap_s": 0.4, "breaker_cooldown_s": 0.3,
         "breaker_failures": 50, "lag_poll_s": 0.3, "http_port": 0, "shutdown_timeout_s": 10.0,
-        "delivery_timeout_s": 1.0, "lease_s": 5.0, "max_attempts": 4, "retry_delay_s": 0.3}
+        "delivery_timeout_s": 2.0, "lease_s": 9.0, "max_attempts": 4, "retry_delay_s": 0.3}
 
 
 def options(**overrides: Any) -> ReactorSettings:

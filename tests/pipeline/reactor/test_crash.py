@@ -42,8 +42,9 @@ class ReactorProcess:
                     "CAUSALITY_REACTOR_HTTP_PORT": str(http_port),
                     "CAUSALITY_REACTOR_FETCH_TIMEOUT_S": "0.2",
                     "CAUSALITY_REACTOR_DELIVERY_POLL_S": "0.05",
-                    "CAUSALITY_REACTOR_LEASE_S": "3",
-                    "CAUSALITY_REACTOR_DELIVERY_TIMEOUT_S": "0.7",
+                    "CAUSALITY_REACTOR_LEASE_S": "9",
+                    "CAUSALITY_REACTOR_DELIVERY_TIMEOUT_S": "2",
+                    "CAUSALITY_REACTOR_MAX_ATTEMPTS": "100",
                     "CAUSALITY_REACTOR_ACK_WAIT_S": "3",
                     "CAUSALITY_REACTOR_BACKOFF_BASE_S": "0.1",
                     "CAUSALITY_REACTOR_BACKOFF_CAP_S": "0.5"}
