@@ -30,13 +30,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import multiprocessing as mp
 import os
 import random
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -63,41 +63,55 @@ KEY = bytes(range(32))
 
 
 # -- a receiver ----------------------------------------------------------------------------
+def _receive(conn: Any) -> None:
+    """The receiver process: answers 200, notes each webhook-id's first arrival; sends its port
+    first, then, when asked, the arrivals it has."""
+    arrivals: dict[str, float] = {}
+
+    async def hook(request: web.Request) -> web.Response:
+        await request.read()
+        arrivals.setdefault(request.headers.get("webhook-id", ""), time.time())
+        return web.Response(text="ok")
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        conn.send(runner.addresses[0][1])
+        loop = asyncio.get_running_loop()
+        while True:
+            if await loop.run_in_executor(None, conn.poll, 0.2):
+                if conn.recv() == "stop":
+                    return
+                conn.send(dict(arrivals))
+
+    asyncio.run(serve())
+
+
 class Receiver:
+    """A webhook receiver in its own process, so its timestamps do not wait for this one."""
+
     def __init__(self) -> None:
-        self.arrivals: dict[str, float] = {}
-        self.count = 0
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        ready = threading.Event()
-        threading.Thread(target=self._run, args=(ready,), daemon=True).start()
-        ready.wait(10)
-
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def hook(request: web.Request) -> web.Response:
-            await request.read()
-            self.count += 1
-            self.arrivals.setdefault(request.headers.get("webhook-id", ""), time.time())
-            return web.Response(text="ok")
-
-        async def start() -> None:
-            app = web.Application()
-            app.router.add_post("/hook", hook)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = runner.addresses[0][1]
-
-        self.loop.run_until_complete(start())
-        ready.set()
-        self.loop.run_forever()
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_receive, args=(child,), daemon=True)
+        self._proc.start()
+        self.port = int(self._conn.recv())
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
+
+    @property
+    def arrivals(self) -> dict[str, float]:
+        self._conn.send("arrivals")
+        return dict(self._conn.recv())
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        self._proc.join(10)
 
 
 # -- throughput ----------------------------------------------------------------------------
@@ -276,13 +290,14 @@ def latency(url: str, tmp: Path, receiver: Receiver, rate: int, seconds: float) 
 
         want = {webhook_id("lat", "shop", e): t for e, t in sent.items()}
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not set(want) <= set(receiver.arrivals):
-            time.sleep(0.1)
-        lat = sorted(receiver.arrivals[w] - t for w, t in want.items() if w in receiver.arrivals)
+        arrivals = receiver.arrivals
+        while time.monotonic() < deadline and not set(want) <= set(arrivals):
+            time.sleep(0.5)
+            arrivals = receiver.arrivals
+        lat = sorted(arrivals[w] - t for w, t in want.items() if w in arrivals)
         fired = dict(Outbox(db).fired_at_by_webhook(list(want)))
         consume = sorted(fired[w] - t for w, t in want.items() if w in fired)
-        deliver = sorted(receiver.arrivals[w] - fired[w] for w in want
-                         if w in fired and w in receiver.arrivals)
+        deliver = sorted(arrivals[w] - fired[w] for w in want if w in fired and w in arrivals)
         missing = len(want) - len(lat)
         q = statistics.quantiles(lat, n=100) if len(lat) > 1 else [0.0] * 99
         print(f"\nlatency: {len(sent):,} events at {rate}/s for {seconds:g} s, every one a "
@@ -392,6 +407,7 @@ def main() -> None:
             if args.monitor_events:
                 monitor_timing(tmp, args.monitor_events)
         finally:
+            receiver.stop()
             server.stop()
 
 

@@ -106,7 +106,7 @@ class Deliverer:
         self._inflight: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._poster: Poster | None = None
-        self._backlog = False  # the last claim was full, or some destination's share was
+        self._backlog = False  # the last claim took every free worker: more may be due
         self._capped: set[str] = set()  # destinations that got their full share last claim
         # Rows one destination may hold claimed: CLAIM_DEPTH times its concurrency, so a claim
         # is worth its transaction; the settings keep lease_s above CLAIM_DEPTH timeouts, so a
@@ -125,10 +125,11 @@ class Deliverer:
         next_poll = 0.0
         try:
             while not self.stopping.is_set():
+                self._changed.clear()  # before the work: a change during it wakes the pause
                 now = time.monotonic()
                 free = self.opts.delivery_workers - len(self._inflight)
-                if self.wake.is_set() or now >= next_poll or (self._backlog and (
-                        self._claim_soon or free * 4 >= self.opts.delivery_workers)):
+                if self.wake.is_set() or now >= next_poll or self._claim_soon or (
+                        self._backlog and free * 4 >= self.opts.delivery_workers):
                     self.wake.clear()
                     next_poll = now + self.opts.delivery_poll_s
                     await self._claim()
@@ -149,20 +150,22 @@ class Deliverer:
             return
         open_ids = self.gates.open_destinations()
         self.metrics.breakers_open.set(len(open_ids))
+        busy = dict(self._busy)  # as the claim sees it; tasks may finish while it runs
+        self._claim_soon = False
         try:
             claimed = await asyncio.to_thread(
                 self.outbox.claim, self.worker, limit=free, lease_s=self.opts.lease_s,
-                per_destination=self._share, busy=dict(self._busy),
-                exclude_destinations=open_ids)
+                per_destination=self._share, busy=busy, exclude_destinations=open_ids)
         except sqlalchemy.exc.SQLAlchemyError as exc:
             self._store_failed("claim", exc)
             return
         self.healthy = True
-        share = self._share
         per: Counter[str] = Counter(d.destination_id for d in claimed)
-        self._capped = {d for d, n in per.items() if n + self._busy[d] >= share}
-        self._backlog = len(claimed) >= free or bool(self._capped)
-        self._claim_soon = False
+        # a destination that got all the room it was offered may have more due
+        self._capped = {d for d, n in per.items() if n + busy.get(d, 0) >= self._share}
+        self._backlog = len(claimed) >= free
+        if any(self._busy[d] * 4 <= self._share * 3 for d in self._capped):
+            self._claim_soon = True  # its slots freed up while the claim ran
         for delivery in claimed:
             task = asyncio.create_task(self._deliver(delivery))
             self._inflight.add(task)
@@ -187,9 +190,8 @@ class Deliverer:
     async def _pause(self, timeout: float) -> None:
         """Until a local firing, a finished attempt (when it matters), stop, or ``timeout``."""
         events = [self.wake, self.stopping]
-        if self._backlog or self._results:
+        if self._backlog or self._capped or self._results:
             events.append(self._changed)
-        self._changed.clear()
         waits = [asyncio.ensure_future(e.wait()) for e in events]
         try:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
