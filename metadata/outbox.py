@@ -21,8 +21,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -41,6 +43,7 @@ PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 MAX_RESPONSE_CHARS = 2048
 MAX_REASON_CHARS = 4096
 CLAIM_LOOKAHEAD = 4  # due rows ranked per claimed row, at most
+CLAIM_ROUNDS = 3  # looks past destinations that filled their room, at most
 _claims = itertools.count(1)
 
 
@@ -255,28 +258,33 @@ class Outbox:
                       sa.or_(o.lease_until.is_(None), o.lease_until < now),
                       o.destination_id.not_in(sa.select(w.destination_id).where(
                           w.disabled_at.is_not(None))))
-        full = [d for d, n in (busy or {}).items() if n >= per_destination]
-        excluded = list({*exclude_destinations, *full})
-        if excluded:
-            due = sa.and_(due, o.destination_id.not_in(excluded))
-        # Rank only the earliest due rows (by the index), so a claim costs the same however
-        # long the backlog: a destination further back waits for the next claim.
-        head = sa.select(o.delivery_id, o.next_attempt_at, o.destination_id).where(due).order_by(
-            o.next_attempt_at).limit(max(limit * CLAIM_LOOKAHEAD, per_destination)).subquery()
-        rank = sa.func.row_number().over(partition_by=head.c.destination_id,
-                                         order_by=(head.c.next_attempt_at, head.c.delivery_id))
-        ranked = sa.select(head.c.delivery_id, head.c.next_attempt_at, head.c.destination_id,
-                           rank.label("rank")).subquery()
-        room = [(ranked.c.destination_id == d, per_destination - n)
-                for d, n in (busy or {}).items() if 0 < n < per_destination]
-        cap = sa.case(*room, else_=per_destination) if room else per_destination
-        pick = sa.select(ranked.c.delivery_id).where(ranked.c.rank <= cap).order_by(
-            ranked.c.next_attempt_at).limit(limit)
+        busy = busy or {}
+        excluded = {*exclude_destinations, *(d for d, n in busy.items() if n >= per_destination)}
+        picked: dict[str, str] = {}  # delivery id -> destination
         with self.db.begin() as conn:
-            conn.execute(webhook_outbox.update().where(o.delivery_id.in_(pick), due).values(
+            _lock(conn)  # a write first: SQLite takes its write lock now, not mid-transaction
+            for _ in range(CLAIM_ROUNDS):
+                found = conn.execute(_pick(due, excluded, list(picked), busy, per_destination,
+                                           limit - len(picked))).all()
+                picked.update((d, dest) for d, dest in found)
+                if len(picked) >= limit or not found:
+                    break
+                # destinations that filled their room in the look-ahead may have hidden the
+                # rows of others behind them: look again without them
+                taken = Counter(picked.values())
+                full = {d for d, n in taken.items()
+                        if n >= per_destination - busy.get(d, 0)} - excluded
+                if not full:
+                    break
+                excluded |= full
+            ids = list(picked)
+            if not ids:
+                return []
+            conn.execute(webhook_outbox.update().where(o.delivery_id.in_(ids), due).values(
                 lease_until=now + lease_s, leased_by=claim))
-            rows = conn.execute(sa.select(webhook_outbox).where(o.leased_by == claim)
-                                .order_by(o.next_attempt_at)).mappings().all()
+            rows = conn.execute(sa.select(webhook_outbox).where(
+                o.delivery_id.in_(ids), o.leased_by == claim).order_by(
+                    o.next_attempt_at)).mappings().all()
         return [Delivery(r["delivery_id"], r["webhook_id"], r["source"], r["source_id"],
                          r["app_id"], r["destination_id"], r["payload"], r["attempts"],
                          r["fired_at"], claim) for r in rows]
@@ -438,7 +446,10 @@ class Outbox:
                     f"the delivery of dead letter {dead_id} is not dead any more",
                     code="delivery_not_dead",
                     hint="it was replayed already; `causality reactions deliveries` shows it")
-            self._mark(conn, dead_id, now)
+            d = reaction_dead_letters.c  # every letter of this delivery is answered by it
+            conn.execute(reaction_dead_letters.update().where(
+                d.delivery_id == letter.delivery_id, d.replayed_at.is_(None)).values(
+                    replayed_at=now))
             row = conn.execute(sa.select(webhook_outbox).where(
                 o.delivery_id == letter.delivery_id)).mappings().one()
         return _delivery_row(row)
@@ -469,6 +480,29 @@ class Outbox:
             n = conn.execute(webhook_outbox.delete().where(old)).rowcount
             conn.execute(reaction_firings.delete().where(f.fired_at < cutoff))
         return int(n)
+
+
+def _pick(due: sa.ColumnElement[bool], excluded: set[str], picked: list[str],
+          busy: Mapping[str, int], per_destination: int, limit: int) -> sa.Select[Any]:
+    """Due rows, oldest first, at most each destination's room. Only the earliest due rows are
+    ranked (by the index), so a claim costs the same however long the backlog is."""
+    o = webhook_outbox.c
+    where = [due]
+    if excluded:
+        where.append(o.destination_id.not_in(sorted(excluded)))
+    if picked:
+        where.append(o.delivery_id.not_in(picked))
+    head = sa.select(o.delivery_id, o.next_attempt_at, o.destination_id).where(*where).order_by(
+        o.next_attempt_at).limit(max(limit * CLAIM_LOOKAHEAD, per_destination)).subquery()
+    rank = sa.func.row_number().over(partition_by=head.c.destination_id,
+                                     order_by=(head.c.next_attempt_at, head.c.delivery_id))
+    ranked = sa.select(head.c.delivery_id, head.c.next_attempt_at, head.c.destination_id,
+                       rank.label("rank")).subquery()
+    room = [(ranked.c.destination_id == d, per_destination - n)
+            for d, n in busy.items() if 0 < n < per_destination]
+    cap = sa.case(*room, else_=per_destination) if room else per_destination
+    return sa.select(ranked.c.delivery_id, ranked.c.destination_id).where(
+        ranked.c.rank <= cap).order_by(ranked.c.next_attempt_at).limit(limit)
 
 
 def _lock(conn: Connection) -> None:

@@ -71,7 +71,9 @@ def grouped_sql(specs: Sequence[MonitorSpec], start: datetime, end: datetime
     columns, params = [], []
     for i, spec in enumerate(specs):
         value, conditions, narrow = _metric(spec)
-        if conditions:
+        if conditions and spec.metric == "users":  # Presto once refused DISTINCT with FILTER
+            value = f"count(DISTINCT CASE WHEN {' AND '.join(conditions)} THEN user_id END)"
+        elif conditions:
             value += f" FILTER (WHERE {' AND '.join(conditions)})"
         columns.append(f"{value} AS v{i}")
         params += narrow

@@ -114,7 +114,7 @@ class Deliverer:
         self._share = options.destination_concurrency * CLAIM_DEPTH
         self._claim_soon = False  # slots of a capped destination freed up
         self._busy: Counter[str] = Counter()  # requests in flight per destination
-        self._task_destination: dict[asyncio.Task[None], str] = {}
+        self._deliveries: dict[asyncio.Task[None], Delivery] = {}
         self._settled_at = 0.0
 
     async def run(self) -> None:
@@ -161,22 +161,24 @@ class Deliverer:
             return
         self.healthy = True
         per: Counter[str] = Counter(d.destination_id for d in claimed)
-        # a destination that got all the room it was offered may have more due
-        self._capped = {d for d, n in per.items() if n + busy.get(d, 0) >= self._share}
+        # A destination that got all the room it was offered, or had none (it was full and
+        # left out), may have more due: it stays capped until a claim finds it short.
+        self._capped = {d for d in {*per, *busy} if per[d] + busy.get(d, 0) >= self._share}
         self._backlog = len(claimed) >= free
-        if any(self._busy[d] * 4 <= self._share * 3 for d in self._capped):
-            self._claim_soon = True  # its slots freed up while the claim ran
         for delivery in claimed:
             task = asyncio.create_task(self._deliver(delivery))
             self._inflight.add(task)
             self._busy[delivery.destination_id] += 1
-            self._task_destination[task] = delivery.destination_id
+            self._deliveries[task] = delivery
             task.add_done_callback(self._done)
+        if any(self._busy[d] * 4 <= self._share * 3 for d in self._capped):
+            self._claim_soon = True  # its slots freed up while the claim ran
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
-        destination = self._task_destination.pop(task, None)
-        if destination is not None:
+        delivery = self._deliveries.pop(task, None)
+        if delivery is not None:
+            destination = delivery.destination_id
             self._busy[destination] -= 1
             # a capped destination with a quarter of its slots free is worth a claim
             if destination in self._capped and self._busy[destination] * 4 <= self._share * 3:
@@ -190,7 +192,7 @@ class Deliverer:
     async def _pause(self, timeout: float) -> None:
         """Until a local firing, a finished attempt (when it matters), stop, or ``timeout``."""
         events = [self.wake, self.stopping]
-        if self._backlog or self._capped or self._results:
+        if self._inflight or self._results:
             events.append(self._changed)
         waits = [asyncio.ensure_future(e.wait()) for e in events]
         try:
@@ -211,11 +213,20 @@ class Deliverer:
             self._store_failed("settle", exc)
 
     async def _drain(self) -> None:
+        """Let started attempts finish (half the shutdown deadline); hand back the rest at once
+        (released, due now) so another worker need not wait out their leases."""
         deadline = self.opts.shutdown_timeout_s / 2
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=deadline)
-        for task in self._inflight:
+        left = [(task, self._deliveries.get(task)) for task in self._inflight]
+        for task, _ in left:
             task.cancel()
+        await asyncio.gather(*(task for task, _ in left), return_exceptions=True)
+        now = time.time()
+        for task, d in left:
+            if d is not None and task.cancelled():
+                self._results.append(Settled(d.delivery_id, d.claim, "released", "stopped",
+                                             next_at=now))
         await self._settle()
 
     def _store_failed(self, what: str, exc: Exception) -> None:
@@ -224,7 +235,14 @@ class Deliverer:
         log(logging.WARNING, f"outbox {what} failed; retrying", error=repr(exc))
 
     async def _deliver(self, d: Delivery) -> None:
-        result = await self._attempt(d)
+        try:
+            result = await self._attempt(d)
+        except Exception as exc:  # e.g. the store failing while reading the destination
+            log(logging.ERROR, "delivery attempt failed", exc=exc, delivery_id=d.delivery_id)
+            result = self._settled(d, Attempt(ok=False, outcome="internal_error",
+                                              http_status=None, retryable=True,
+                                              retry_after_s=None, latency_ms=0.0,
+                                              response=type(exc).__name__))
         self._results.append(result)
         status = "" if result.http_status is None else str(result.http_status)
         if result.status != "released":
@@ -254,6 +272,8 @@ class Deliverer:
                                             latency_ms=0.0, response=""))
         breaker = self.gates.breaker(d.destination_id)
         async with self.gates.semaphore(d.destination_id):
+            if self.stopping.is_set():  # queued behind the slot when the stop came
+                return Settled(d.delivery_id, d.claim, "released", "stopped", next_at=time.time())
             if not breaker.allow():  # asked with the slot held: attempts queued behind an
                 return Settled(  # opening breaker do not go out
                     d.delivery_id, d.claim, "released", "breaker_open",

@@ -129,17 +129,16 @@ class Reactor:
             stop = asyncio.create_task(self.stopping.wait())
             done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
-            broken = [] if stop in done else list(done)  # a part ended before any stop
+            # a part that ended before it was asked to (a crash, or a return) fails the run
+            broken = [t for t in done if t is not stop and (
+                not self.stopping.is_set() or (not t.cancelled() and t.exception()))]
+            for task in broken:
+                log(logging.ERROR, "reactor part stopped unexpectedly; stopping",
+                    part=task.get_name(), exc=None if task.cancelled() else task.exception())
             self.stopping.set()
             async with asyncio.timeout(self.opts.shutdown_timeout_s):
                 await asyncio.gather(*tasks, return_exceptions=True)
-            if broken:  # a part ended on its own: stop all, exit non-zero, be restarted
-                for task in broken:
-                    error = task.exception() if not task.cancelled() else None
-                    log(logging.ERROR, "reactor part stopped unexpectedly; stopping",
-                        part=task.get_name(), exc=error)
-                return RunResult.FAILED
-            return RunResult.DRAINED
+            return RunResult.FAILED if broken else RunResult.DRAINED
         except TimeoutError:
             log(logging.WARNING, "shutdown deadline passed; held messages return after ack_wait")
             return RunResult.DEADLINE

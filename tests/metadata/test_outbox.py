@@ -154,3 +154,29 @@ def test_dead_delivery_letter_requeue_and_prune(db: SqlEngine) -> None:
 def test_delivery_ids_fit_their_column() -> None:
     assert len(delivery_id_of("msg_" + "a" * 32, "0123456789abcdef")) <= 64
     assert len(delivery_id_of("x" * 100, "y" * 100)) == 64
+
+
+def test_a_destination_with_a_deep_backlog_does_not_hide_the_others(db: SqlEngine) -> None:
+    clock = Clock()
+    box = Outbox(db, clock=clock)
+    box.record([draft(i, ("busy-dest",)) for i in range(1000)])
+    clock.now += 1  # the other destination's rows are due later than all of those
+    box.record([draft(i, ("quiet-dest",), source_id="rule-b") for i in range(10)])
+    got = box.claim("w", limit=64, lease_s=30, per_destination=32, busy={"busy-dest": 8})
+    taken = {d: sum(1 for x in got if x.destination_id == d) for d in ("busy-dest", "quiet-dest")}
+    assert taken == {"busy-dest": 24, "quiet-dest": 10}
+
+
+def test_requeue_answers_every_letter_of_its_delivery(db: SqlEngine) -> None:
+    box = Outbox(db)
+    box.record([draft(1)])
+    (d,) = box.claim("w", limit=1, lease_s=10, per_destination=8)
+    box.settle([settled(d, DEAD, code="retries_exhausted")])
+    (first,) = box.dead_letters()
+    box.requeue(first.dead_id)
+    (d,) = box.claim("w", limit=1, lease_s=10, per_destination=8)
+    box.settle([settled(d, DEAD, code="retries_exhausted")])  # dead again: a second letter
+    assert len(box.dead_letters()) == 1
+    box.requeue(first.dead_id)  # the older letter, replayed again
+    assert box.dead_letters() == []
+    assert box.counts() == {PENDING: 1}

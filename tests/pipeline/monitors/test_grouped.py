@@ -161,3 +161,26 @@ def test_the_runner_evaluates_the_same_with_or_without_grouped_reads(
     series = [sql for sql in counting.sql if "AS bucket" in sql]
     assert len(counting.sql) - len(series) == 3 * 3
     assert len(series) == (3 + 5 + 2 + 4 + 3 + 5 if fail_grouped else 3 + 2 + 3)
+
+
+@pytest.mark.trino
+def test_trino_gives_the_grouped_read_the_same_numbers(engine: Engine, trino_server: object
+                                                       ) -> None:
+    """The grouped SQL runs on Trino too (FILTER, the DISTINCT users form, bracket JSON
+    paths), and its numbers equal DuckDB's per-monitor reads of the same events."""
+    from tests.fixtures.trino import TrinoHandle
+
+    trino = cast(TrinoHandle, trino_server)
+    prefix = "mgrp-"
+    write_events(trino.warehouse, ((prefix + app, *rest) for app, *rest in rows()),
+                 basename="mgrp")
+    trino.register()
+    on_trino = open_engine("trino", host=trino.host, port=trino.port)
+    reads = {}
+    for key, (spec, start, end) in windows().items():
+        moved = spec.model_copy(update={"app_id": prefix + spec.app_id})
+        reads[key] = (moved, start, end)
+    grouped = read_grouped(on_trino, reads)
+    assert set(grouped) == set(reads)
+    for key, (spec, start, end) in windows().items():
+        assert grouped[key] == read_series(engine, spec, start, end), SPECS[key]

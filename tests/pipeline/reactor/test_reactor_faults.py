@@ -118,3 +118,35 @@ def test_a_nats_restart_is_survived(own_nats_server: NatsServer, db: SqlEngine,
     finally:
         with contextlib.suppress(Exception):
             server.stop()
+
+
+def test_delivery_never_waits_for_the_poll_while_work_is_due(
+        db: SqlEngine, receiver: Receiver) -> None:
+    """With the outbox poll set to a minute, 600 firings to one destination (many rounds of its
+    concurrency) are all delivered within the test's deadline: every claim after the first is
+    woken by finished attempts, none waits for the poll."""
+    from metadata import FiringDraft
+    from pipeline.reactor._deliver import Deliverer, TargetCache
+    from pipeline.reactor._metrics import Metrics
+
+    made = Destinations(db, KEY).add("r", receiver.url, "t")
+    receiver.secret = made.secret
+    dest = made.destination.destination_id
+    box = Outbox(db)
+    box.record([FiringDraft(f"msg_{i}", "rule", "r", "shop", '{"n": 1}', (dest,), f"e{i}")
+                for i in range(600)])
+
+    async def go() -> None:
+        stopping, wake = asyncio.Event(), asyncio.Event()
+        deliverer = Deliverer(box, TargetCache(Destinations(db, KEY)),
+                              options(delivery_poll_s=60, destination_concurrency=4),
+                              Metrics(), "w", wake, stopping)
+        task = asyncio.create_task(deliverer.run())
+        try:
+            await until(lambda: box.counts().get("delivered") == 600, 30, "every delivery")
+        finally:
+            stopping.set()
+            await asyncio.wait_for(task, 30)
+
+    asyncio.run(go())
+    assert len({r.webhook_id for r in receiver.verified()}) == 600
