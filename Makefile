@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 DATA   ?= .causality
 DEMO_EVENTS ?= 200000
 
-.PHONY: help up install install-test trino chromium wrk bench-ingest test test-fast test-browser lint typecheck clean
+.PHONY: help up install install-test trino chromium postgresql wrk bench-ingest test test-fast test-browser lint typecheck clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,13 @@ chromium:  ## install Debian's chromium for browser tests (when run as root)
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium missing: run 'sudo apt-get install chromium'" >&2; exit 1; fi
 
+postgresql:  ## install Debian's postgresql for the metadata tests (when run as root)
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  echo "postgresql: $$(ls /usr/lib/postgresql/*/bin/pg_ctl | tail -1)"; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "postgresql missing: run 'sudo apt-get install postgresql'" >&2; exit 1; fi
+
 wrk:  ## install Debian's wrk, the load generator of bench/ingest.py (when run as root)
 	@if command -v wrk >/dev/null; then echo "wrk: $$(command -v wrk)"; \
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
@@ -62,14 +69,14 @@ lint: install-test  ## ruff and mypy (platform packages, and the SDK on its own)
 
 # Playwright's sync API breaks a later asyncio.run() in the same process: browser tests run on
 # their own, after everything else.
-test: install-test trino chromium lint  ## install everything tests need, then run every test
+test: install-test trino chromium postgresql lint  ## install everything tests need, then run every test
 	$(VENV)/bin/pytest -m "not browser"
 	$(VENV)/bin/pytest -m browser -o cache_dir=.pytest_cache/browser
 
 test-browser: install-test chromium  ## only the browser tests (Playwright + Debian's chromium)
 	$(VENV)/bin/pytest -m browser -o cache_dir=.pytest_cache/browser
 
-test-fast: install-test  ## the inner loop: everything but the Trino and browser suites
+test-fast: install-test postgresql  ## the inner loop: everything but the Trino and browser suites
 	$(VENV)/bin/pytest -m "not trino and not browser"
 
 clean:  ## remove the venv and local data (not the Trino cache)
