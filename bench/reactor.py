@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import multiprocessing as mp
 import os
 import random
@@ -37,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -65,12 +67,17 @@ KEY = bytes(range(32))
 # -- a receiver ----------------------------------------------------------------------------
 def _receive(conn: Any) -> None:
     """The receiver process: answers 200, notes each webhook-id's first arrival; sends its port
-    first, then, when asked, the arrivals it has."""
+    first, then answers ``("until", ids, timeout_s)`` with the arrivals once every id in
+    ``ids`` has arrived (or the timeout passed), and stops on ``"stop"``."""
     arrivals: dict[str, float] = {}
+    wanted: set[str] = set()
+    complete = asyncio.Event()
 
     async def hook(request: web.Request) -> web.Response:
         await request.read()
         arrivals.setdefault(request.headers.get("webhook-id", ""), time.time())
+        if wanted and wanted <= arrivals.keys():
+            complete.set()
         return web.Response(text="ok")
 
     async def serve() -> None:
@@ -81,11 +88,15 @@ def _receive(conn: Any) -> None:
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         conn.send(runner.addresses[0][1])
         loop = asyncio.get_running_loop()
-        while True:
-            if await loop.run_in_executor(None, conn.poll, 0.2):
-                if conn.recv() == "stop":
-                    return
-                conn.send(dict(arrivals))
+        while (command := await loop.run_in_executor(None, conn.recv)) != "stop":
+            _, ids, timeout_s = command
+            wanted.clear()
+            wanted.update(ids)
+            complete.clear()
+            if not wanted <= arrivals.keys():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(complete.wait(), timeout_s)
+            conn.send(dict(arrivals))
 
     asyncio.run(serve())
 
@@ -104,9 +115,9 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
-    @property
-    def arrivals(self) -> dict[str, float]:
-        self._conn.send("arrivals")
+    def arrivals(self, until: set[str], timeout_s: float) -> dict[str, float]:
+        """The arrivals, once every id in ``until`` has arrived or ``timeout_s`` passed."""
+        self._conn.send(("until", until, timeout_s))
         return dict(self._conn.recv())
 
     def stop(self) -> None:
@@ -154,6 +165,20 @@ def events(n: int, seed: int) -> list[dict[str, Any]]:
                                              "locale": "en"}).decode(),
                     "app_id": rnd.choice(APPS)})
     return out
+
+
+class Draining(Reactor):
+    """A reactor that says when it has evaluated, recorded and ACKed ``expected`` events."""
+
+    def __init__(self, *args: Any, expected: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.expected = expected
+        self.drained = asyncio.Event()
+
+    async def handle(self, msgs: Any) -> None:
+        await super().handle(msgs)
+        if self.metrics.processed._value.get() >= self.expected:
+            self.drained.set()
 
 
 class LinearIndex:
@@ -206,20 +231,14 @@ async def drain(url: str, db_url: str, rows: list[dict[str, Any]], linear: bool)
                 await asyncio.gather(*pending)
                 pending = []
     await asyncio.gather(*pending)
-    reactor = Reactor(ReactorConfig(url, opts, 3600, 60, streams, tag), store, Outbox(db),
-                      Destinations(db, KEY))
-    task = asyncio.create_task(reactor.run())
-    while reactor.rules_version is None:
-        await asyncio.sleep(0.01)
+    reactor = Draining(ReactorConfig(url, opts, 3600, 60, streams, tag), store, Outbox(db),
+                       Destinations(db, KEY), expected=len(rows))
+    await reactor.refresh_rules()  # read before the run, so the index can be swapped first
     if linear:
         reactor.holder.swap(LinearIndex(reactor.holder.current.rules))  # type: ignore[arg-type]
     started = time.perf_counter()
-    while True:
-        info = await js.consumer_info(streams.events, opts.durable)
-        if info.num_pending == 0 and info.num_ack_pending == 0 and \
-                reactor.metrics.processed._value.get() >= len(rows):
-            break
-        await asyncio.sleep(0.02)
+    task = asyncio.create_task(reactor.run())
+    await reactor.drained.wait()
     elapsed = time.perf_counter() - started
     reactor.stop()
     await task
@@ -280,20 +299,16 @@ def latency(url: str, tmp: Path, receiver: Receiver, rate: int, seconds: float) 
         procs.append(ingest)
         assert ingest.stdout is not None
         edge = ingest.stdout.readline().split()[3]
-        with (data / "reactor.log").open("wb") as log:
-            reactor = subprocess.Popen([sys.executable, "-m", "causality", "reactor"], cwd=ROOT,
-                                       env=env, stderr=log)
+        reactor = subprocess.Popen([sys.executable, "-m", "causality", "reactor"], cwd=ROOT,
+                                   env={**env, "CAUSALITY_LOG_LEVEL": "info"},
+                                   stderr=subprocess.PIPE)
         procs.append(reactor)
-        _wait_consumer(url)
+        _await_line(reactor, "durable consumer made", data / "reactor.log")
         sent = asyncio.run(_send(edge, key, rate, seconds))
         from pipeline.reactor import webhook_id
 
         want = {webhook_id("lat", "shop", e): t for e, t in sent.items()}
-        deadline = time.monotonic() + 60
-        arrivals = receiver.arrivals
-        while time.monotonic() < deadline and not set(want) <= set(arrivals):
-            time.sleep(0.5)
-            arrivals = receiver.arrivals
+        arrivals = receiver.arrivals(set(want), timeout_s=60)
         lat = sorted(arrivals[w] - t for w, t in want.items() if w in arrivals)
         fired = dict(Outbox(db).fired_at_by_webhook(list(want)))
         consume = sorted(fired[w] - t for w, t in want.items() if w in fired)
@@ -314,21 +329,19 @@ def latency(url: str, tmp: Path, receiver: Receiver, rate: int, seconds: float) 
             p.wait(30)
 
 
-def _wait_consumer(url: str) -> None:
-    async def exists() -> bool:
-        nc = await nats.connect(url)
-        try:
-            await nc.jetstream().consumer_info("EVENTS", "reactor")
-            return True
-        except Exception:
-            return False
-        finally:
-            await nc.close()
-    deadline = time.monotonic() + 60
-    while not asyncio.run(exists()):
-        if time.monotonic() > deadline:
-            raise SystemExit("the reactor did not start")
-        time.sleep(0.2)
+def _await_line(proc: subprocess.Popen[bytes], text: str, log: Path) -> None:
+    """Read ``proc``'s stderr until a line holding ``text`` (the reactor logs it once its
+    durable consumer exists); the rest of its output goes on to ``log`` from a thread."""
+    assert proc.stderr is not None
+    out = log.open("wb")
+    for line in proc.stderr:
+        out.write(line)
+        if text.encode() in line:
+            break
+    else:
+        raise SystemExit(f"the reactor exited before logging {text!r}; see {log}")
+    stderr = proc.stderr
+    threading.Thread(target=lambda: [out.write(chunk) for chunk in stderr], daemon=True).start()
 
 
 async def _send(edge: str, key: str, rate: int, seconds: float) -> dict[str, float]:

@@ -198,14 +198,16 @@ class Outbox:
         """Record firings (throttled ones are not) and event dead letters, in one transaction.
 
         A draft whose webhook id is recorded already counts as ``already`` and changes nothing,
-        so recording the same event twice is harmless."""
+        so recording the same event twice is harmless. Nothing to record opens no transaction
+        (most batches fire nothing)."""
+        if not drafts and not dead:
+            return Recorded(0, 0, 0, 0, 0)
         throttled = already = 0
         now = self.clock()
         firings: list[dict[str, object]] = []
         deliveries: list[dict[str, object]] = []
         with self.db.begin() as conn:
-            if drafts or dead:
-                _lock(conn)
+            _lock(conn)
             known = _known_ids(conn, [d.webhook_id for d in drafts])
             windows: dict[tuple[str, str | None], int] = {}  # throttle counts, this batch too
             for draft in drafts:
@@ -392,6 +394,13 @@ class Outbox:
                 out.extend((w, float(t)) for w, t in conn.execute(
                     sa.select(f.webhook_id, f.fired_at).where(f.webhook_id.in_(chunk))))
         return out
+
+    def pending(self) -> int:
+        """Deliveries not yet delivered or dead (by the due index, not a table scan)."""
+        o = webhook_outbox.c
+        with self.db.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).where(
+                o.status == PENDING)).scalar_one())
 
     def counts(self) -> dict[str, int]:
         """Outbox rows by status."""

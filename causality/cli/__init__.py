@@ -3,7 +3,8 @@
 Layout, one way round (no module imports back up):
 
 - ``_app``: the click group :data:`main` and what commands share (``settings_of``,
-  ``policy_of``, ``signal_latch``, the error-to-exit-code group class). Imports no command.
+  ``policy_of``, ``signal_latch``, ``hard_exit``, ``with_payload``, the error-to-exit-code
+  group class). Imports no command.
 - one module per command group, each a set of standalone click objects listed in ``COMMANDS``:
   ``config`` (version, config show), ``nats``, ``ingest`` (ingest, keys), ``sink`` (sink, dlq),
   ``reactor``, ``reactions`` (rules, reactions dlq|deliveries|attempts), ``destinations``

@@ -6,11 +6,12 @@ them on :data:`main`.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -70,3 +71,19 @@ def main(ctx: click.Context, config: Path | None) -> None:
     """
     if ctx.invoked_subcommand not in (None, "version"):
         settings_of(ctx)  # validate at start: a wrong setting stops every command here
+
+
+def hard_exit(code: int) -> NoReturn:
+    """Exit now, whatever threads still run (a stuck write must not hold a worker's exit)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def with_payload(doc: dict[str, Any], payload: bytes) -> dict[str, Any]:
+    """``doc`` with a dead letter's payload: as text when it is UTF-8, else as hex."""
+    try:
+        doc["payload"] = payload.decode()
+    except UnicodeDecodeError:
+        doc["payload_hex"] = payload.hex()
+    return doc

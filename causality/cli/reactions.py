@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
+from causality.cli._app import with_payload
 from causality.cli._checks import (
     check_app,
     check_destinations,
@@ -299,11 +300,7 @@ def dlq_show(ctx: click.Context, dead_id: int) -> None:
     """Show one dead letter as JSON: the summary and its payload (hex when not UTF-8)."""
     letter = _outbox(ctx).dead_letter(dead_id)
     doc = _dead_doc(letter)
-    try:
-        doc["payload"] = letter.payload.decode()
-    except UnicodeDecodeError:
-        doc["payload_hex"] = letter.payload.hex()
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    click.echo(json.dumps(with_payload(doc, letter.payload), indent=2, ensure_ascii=False))
 
 
 @reactions_dlq.command("replay")

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from causality.cli._app import settings_of
+from causality.cli._app import hard_exit, settings_of
 from causality.settings import Settings
 
 EXIT_FAILED = 1
@@ -68,20 +66,15 @@ def reactor(ctx: click.Context, http_port: int | None) -> None:
     except ReactorError as exc:
         logging.getLogger("causality.reactor").error("reactor failed: %s (%s) %s", exc.message,
                                                      exc.code, exc.hint)
-        _hard_exit(EXIT_FAILED)
+        hard_exit(EXIT_FAILED)
     except Exception:
         logging.getLogger("causality.reactor").exception("reactor crashed")
-        _hard_exit(EXIT_FAILED)
+        hard_exit(EXIT_FAILED)
     if result is RunResult.FAILED:
-        _hard_exit(EXIT_FAILED)
+        hard_exit(EXIT_FAILED)
     if result is RunResult.DEADLINE:
-        _hard_exit(EXIT_DEADLINE)
+        hard_exit(EXIT_DEADLINE)
 
-
-def _hard_exit(code: int) -> NoReturn:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 COMMANDS = (reactor,)

@@ -8,15 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from causality.cli._app import settings_of
+from causality.cli._app import hard_exit, settings_of, with_payload
 from causality.settings import Settings
 
 T = TypeVar("T")
@@ -67,18 +65,13 @@ def sink(ctx: click.Context, http_port: int | None) -> None:
     try:
         outcome = asyncio.run(run())
     except SinkError:
-        _hard_exit(EXIT_FAILED)  # already logged; a stuck write thread must not hold the exit
+        hard_exit(EXIT_FAILED)  # already logged; a stuck write thread must not hold the exit
     except Exception:
         logging.getLogger("causality.sink").exception("sink crashed")
-        _hard_exit(EXIT_FAILED)
+        hard_exit(EXIT_FAILED)
     if outcome is Outcome.DEADLINE:
-        _hard_exit(EXIT_DEADLINE)
+        hard_exit(EXIT_DEADLINE)
 
-
-def _hard_exit(code: int) -> NoReturn:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 @click.group("dlq")
@@ -127,11 +120,7 @@ def dlq_show(ctx: click.Context, seq: int, payload_only: bool) -> None:
         click.echo(letter.payload, nl=False)  # bytes go to the binary stdout as they are
         return
     doc: dict[str, object] = letter.summary()
-    try:
-        doc["payload"] = letter.payload.decode()
-    except UnicodeDecodeError:
-        doc["payload_hex"] = letter.payload.hex()
-    click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    click.echo(json.dumps(with_payload(doc, letter.payload), indent=2, ensure_ascii=False))
 
 
 @dlq.command("replay")

@@ -103,7 +103,6 @@ class Deliverer:
                            cooldown_s=options.breaker_cooldown_s)
         self.healthy = True  # the store answered the last claim
         self._results: list[Settled] = []
-        self._inflight: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self._poster: Poster | None = None
         self._backlog = False  # the last claim took every free worker: more may be due
@@ -113,8 +112,7 @@ class Deliverer:
         # row waiting for a slot never outlives its lease.
         self._share = options.destination_concurrency * CLAIM_DEPTH
         self._claim_soon = False  # slots of a capped destination freed up
-        self._busy: Counter[str] = Counter()  # requests in flight per destination
-        self._deliveries: dict[asyncio.Task[None], Delivery] = {}
+        self._inflight: dict[asyncio.Task[None], Delivery] = {}  # attempts under way
         self._settled_at = 0.0
 
     async def run(self) -> None:
@@ -150,7 +148,7 @@ class Deliverer:
             return
         open_ids = self.gates.open_destinations()
         self.metrics.breakers_open.set(len(open_ids))
-        busy = dict(self._busy)  # as the claim sees it; tasks may finish while it runs
+        busy = self._busy()  # as the claim sees it; tasks may finish while it runs
         self._claim_soon = False
         try:
             claimed = await asyncio.to_thread(
@@ -167,24 +165,22 @@ class Deliverer:
         self._backlog = len(claimed) >= free
         for delivery in claimed:
             task = asyncio.create_task(self._deliver(delivery))
-            self._inflight.add(task)
-            self._busy[delivery.destination_id] += 1
-            self._deliveries[task] = delivery
+            self._inflight[task] = delivery
             task.add_done_callback(self._done)
-        if any(self._busy[d] * 4 <= self._share * 3 for d in self._capped):
+        now_busy = self._busy()
+        if any(now_busy[d] * 4 <= self._share * 3 for d in self._capped):
             self._claim_soon = True  # its slots freed up while the claim ran
 
+    def _busy(self) -> Counter[str]:
+        """Attempts under way per destination."""
+        return Counter(d.destination_id for d in self._inflight.values())
+
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        delivery = self._deliveries.pop(task, None)
-        if delivery is not None:
-            destination = delivery.destination_id
-            self._busy[destination] -= 1
-            # a capped destination with a quarter of its slots free is worth a claim
-            if destination in self._capped and self._busy[destination] * 4 <= self._share * 3:
-                self._claim_soon = True
-            if self._busy[destination] <= 0:
-                del self._busy[destination]
+        delivery = self._inflight.pop(task, None)
+        # a capped destination with a quarter of its slots free is worth a claim
+        if delivery is not None and delivery.destination_id in self._capped and (
+                self._busy()[delivery.destination_id] * 4 <= self._share * 3):
+            self._claim_soon = True
         self._changed.set()
         if not task.cancelled() and task.exception() is not None:
             log(logging.ERROR, "delivery task failed", exc=task.exception())
@@ -218,13 +214,13 @@ class Deliverer:
         deadline = self.opts.shutdown_timeout_s / 2
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=deadline)
-        left = [(task, self._deliveries.get(task)) for task in self._inflight]
+        left = list(self._inflight.items())
         for task, _ in left:
             task.cancel()
         await asyncio.gather(*(task for task, _ in left), return_exceptions=True)
         now = time.time()
         for task, d in left:
-            if d is not None and task.cancelled():
+            if task.cancelled():
                 self._results.append(Settled(d.delivery_id, d.claim, "released", "stopped",
                                              next_at=now))
         await self._settle()

@@ -301,8 +301,7 @@ class Reactor:
                 self.metrics.lag.set(pending[0])
                 self.metrics.ack_pending.set(pending[1])
             try:
-                counts = await asyncio.to_thread(self.outbox.counts)
-                self.metrics.outbox_pending.set(counts.get("pending", 0))
+                self.metrics.outbox_pending.set(await asyncio.to_thread(self.outbox.pending))
                 if time.monotonic() - last_prune > PRUNE_EVERY_S:
                     last_prune = time.monotonic()
                     await asyncio.to_thread(self.outbox.prune, self.opts.keep_log_s)
