@@ -150,7 +150,7 @@ class ReactorSettings(Section):
     # process; a failed attempt is retried after min(cap, base * 2^(n-1)) with jitter, at least
     # the receiver's Retry-After (up to max_retry_after_s); after max_attempts it is dead.
     delivery_workers: int = Field(64, ge=1, le=1024, description="requests in flight, at most")
-    destination_concurrency: int = Field(8, ge=1, le=256,
+    destination_concurrency: int = Field(16, ge=1, le=256,
                                          description="requests in flight per destination")
     delivery_timeout_s: float = Field(10.0, gt=0, le=120, description="one webhook request")
     max_attempts: int = Field(8, ge=1, le=100, description="attempts before the DLQ")
