@@ -94,32 +94,35 @@ class DashboardStore:
 
     def delete(self, dashboard_id: str) -> None:
         """Removes the dashboard, its tiles, and revokes its embed links."""
-        self.get(dashboard_id)
-        with self.db.begin() as conn:
+        with self.db.connect() as conn:
+            _lock(conn, dashboard_id)  # a tile pinned meanwhile elsewhere is not left behind
             conn.execute(tiles.delete().where(tiles.c.dashboard_id == dashboard_id))
             conn.execute(embed_links.update().where(embed_links.c.dashboard_id == dashboard_id)
                          .where(embed_links.c.revoked_at.is_(None))
                          .values(revoked_at=datetime.now(UTC)))
             conn.execute(dashboards.delete().where(dashboards.c.dashboard_id == dashboard_id))
+            conn.commit()
 
     def add_tile(self, dashboard_id: str, *, title: str, sql: str, created_by: str,
                  chart: ChartSpec | None = None, question: str | None = None,
                  insight: str | None = None) -> Tile:
-        self.get(dashboard_id)
-        existing = self.tiles(dashboard_id)
-        if len(existing) >= MAX_TILES:
-            raise MetadataError(f"a dashboard holds at most {MAX_TILES} tiles",
-                                code="too_many_tiles", hint="start another dashboard")
-        tile = Tile(tile_id=secrets.token_hex(8), dashboard_id=dashboard_id,
-                    seq=max((t.seq for t in existing), default=0) + 1,
-                    title=(title.strip() or question or "untitled")[:NAME_CHARS], sql=sql,
-                    chart=chart, question=question, insight=insight, created_by=created_by)
-        with self.db.begin() as conn:
+        with self.db.connect() as conn:
+            _lock(conn, dashboard_id)  # count and number the tiles other processes pin too
+            count, last = conn.execute(sa.select(sa.func.count(), sa.func.max(tiles.c.seq))
+                                       .where(tiles.c.dashboard_id == dashboard_id)).one()
+            if count >= MAX_TILES:
+                raise MetadataError(f"a dashboard holds at most {MAX_TILES} tiles",
+                                    code="too_many_tiles", hint="start another dashboard")
+            tile = Tile(tile_id=secrets.token_hex(8), dashboard_id=dashboard_id,
+                        seq=(last or 0) + 1,
+                        title=(title.strip() or question or "untitled")[:NAME_CHARS], sql=sql,
+                        chart=chart, question=question, insight=insight, created_by=created_by)
             conn.execute(tiles.insert().values(
                 tile_id=tile.tile_id, dashboard_id=dashboard_id, seq=tile.seq, title=tile.title,
                 question=question, sql=sql, insight=insight, created_by=created_by,
                 chart=chart.model_dump_json() if chart is not None else None,
                 created_at=datetime.now(UTC)))
+            conn.commit()
         return tile
 
     def tiles(self, dashboard_id: str) -> builtins.list[Tile]:
@@ -133,6 +136,19 @@ class DashboardStore:
         if not gone:
             raise UnknownDashboard(f"no tile {tile_id!r}", code="unknown_tile",
                                    hint="it may have been removed already")
+
+
+def _lock(conn: sa.Connection, dashboard_id: str) -> None:
+    """Hold the dashboard's write lock until ``conn`` commits (SQLite: the database's, taken
+    before reading; other databases: its row ``FOR UPDATE``), so that processes changing its
+    tiles at once take turns; `UnknownDashboard` when it is gone."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    found = conn.execute(sa.select(dashboards.c.dashboard_id).where(
+        dashboards.c.dashboard_id == dashboard_id).with_for_update()).first()
+    if found is None:
+        raise UnknownDashboard(f"no dashboard {dashboard_id!r}",
+                               hint="it may have been deleted; pick one from the list")
 
 
 def _board(r: sa.RowMapping) -> Dashboard:
