@@ -2,7 +2,7 @@
 
     make bench-ingest   (installs Debian's wrk when root, then runs the line below)
     .venv/bin/python bench/ingest.py [--workers 2] [--connections 16] [--duration 15] [--gzip]
-                                     [--client wrk|aiohttp|raw]
+                                     [--client wrk|aiohttp|raw] [--sync always [--rounds 3]]
 
 Starts its own nats-server (temp store) and `causality ingest` (a separate process; --workers
 processes share the port), creates one write key per app, then a load generator in another
@@ -13,6 +13,11 @@ batch dedup + durable JetStream PubAck. Reports events/s, requests/s, p50/p99 la
 each process, then the baseline: the same batches (as EVENTS messages) published straight to
 JetStream with nats-py, with the same number in flight, and the ratio. Figures only, no
 assertions.
+
+--sync always runs the whole measurement with nats-server's default sync_interval (JetStream
+acknowledges, then fsyncs every 10 s) and with sync_interval always (fsync before every PubAck),
+alternating for --rounds rounds, and prints both medians and their ratio: the price of a 200
+that survives the machine losing power.
 """
 
 from __future__ import annotations
@@ -303,12 +308,37 @@ def main() -> None:
                     default="wrk" if _wrk.available() else "aiohttp",
                     help="wrk (Debian's, C: least client CPU; the default when installed), the "
                          "aiohttp client, or raw HTTP/1.1 on asyncio streams")
+    ap.add_argument("--sync", default=None, metavar="INTERVAL",
+                    help="also run with nats-server's sync_interval at INTERVAL (e.g. always: "
+                         "fsync before every PubAck), interleaved with the default "
+                         f"({DEFAULT_SYNC}) for --rounds rounds, and print the cost")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of each mode with --sync")
     args = ap.parse_args()
     ctx = mp.get_context("spawn")
+    if args.sync is None:
+        _report(args, _measure(args, ctx, DEFAULT_SYNC))
+        return
+    runs: dict[str, list[dict[str, Any]]] = {DEFAULT_SYNC: [], args.sync: []}
+    for n in range(args.rounds):  # interleaved: the machine's drift hits both modes alike
+        for mode in runs:
+            run = _measure(args, ctx, mode)
+            runs[mode].append(run)
+            print(f"round {n + 1} sync_interval={mode}: {run['events_per_s']:,.0f} events/s, "
+                  f"p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms, "
+                  f"PubAck wait {run['publish_ms']:.2f} ms", flush=True)
+    _report_sync(args, runs)
 
+
+DEFAULT_SYNC = NatsConfig.sync_interval
+
+
+def _measure(args: argparse.Namespace, ctx: Any, sync_interval: str) -> dict[str, Any]:
+    """One run: a fresh nats-server syncing at ``sync_interval``, the edge, the load, then the
+    raw-publish baseline on the same server."""
     with tempfile.TemporaryDirectory(prefix="causality-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
-        server = NatsServer(NatsConfig(store_dir=tmp / "nats")).start()
+        server = NatsServer(NatsConfig(store_dir=tmp / "nats", sync_interval=sync_interval))
+        server.start()
         ingest: subprocess.Popen[str] | None = None
         try:
             from metadata import KeyStore, open_db
@@ -351,8 +381,15 @@ def main() -> None:
             if ingest is not None:
                 ingest.kill()
             server.stop()
+    return {"events_per_s": result["events"] / result["elapsed_s"], "result": result,
+            "cpu_s": cpu_s, "cpu": cpu, "server_side": server_side, "baseline": baseline,
+            "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
+            "publish_ms": server_side["publish_ms"]}
 
-    ev_s = result["events"] / result["elapsed_s"]
+
+def _report(args: argparse.Namespace, run: dict[str, Any]) -> None:
+    result, cpu_s, cpu = run["result"], run["cpu_s"], run["cpu"]
+    server_side, baseline, ev_s = run["server_side"], run["baseline"], run["events_per_s"]
     print(f"ingest: {args.workers} worker(s), {args.connections} connections ({args.client} "
           f"client), batches of {args.batch}, {'gzip' if args.gzip else 'identity'} bodies, "
           f"{os.cpu_count()} cores")
@@ -382,6 +419,29 @@ def main() -> None:
                       "cpu_percent": {k: round(v) for k, v in cpu.items()},
                       "baseline_events_per_s": round(baseline["events_per_s"]),
                       "statuses": result["statuses"], "outcomes": server_side["events"]}))
+
+
+def _report_sync(args: argparse.Namespace, runs: dict[str, list[dict[str, Any]]]) -> None:
+    """Medians of each mode and the cost of syncing against the default, same run."""
+    from statistics import median
+
+    (base_mode, base_runs), (mode, mode_runs) = runs.items()
+    print(f"ingest: {args.workers} worker(s), {args.connections} connections ({args.client} "
+          f"client), batches of {args.batch}, {args.rounds} interleaved rounds, medians")
+    figures: dict[str, dict[str, float]] = {}
+    for name, got in ((base_mode, base_runs), (mode, mode_runs)):
+        figures[name] = {k: median(r[k] for r in got)
+                         for k in ("events_per_s", "p50_ms", "p99_ms", "publish_ms")}
+        f = figures[name]
+        print(f"  sync_interval={name:<8} {f['events_per_s']:10,.0f} events/s   "
+              f"p50 {f['p50_ms']:6.1f} ms   p99 {f['p99_ms']:6.1f} ms   "
+              f"PubAck wait {f['publish_ms']:.2f} ms")
+    a, b = figures[base_mode], figures[mode]
+    print(f"ratio {mode}/{base_mode}: throughput {b['events_per_s'] / a['events_per_s']:.2f}, "
+          f"p50 {b['p50_ms'] / a['p50_ms']:.2f}x, p99 {b['p99_ms'] / a['p99_ms']:.2f}x")
+    print(json.dumps({"sync": {name: {k: round(v, 2) for k, v in f.items()}
+                               for name, f in figures.items()}}))
+
 
 
 Figures = tuple[dict[str, Any], dict[str, float], dict[str, float]]
