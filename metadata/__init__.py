@@ -4,6 +4,7 @@ A room below both the pipeline (ingest reads keys, the reactor reads rules) and 
 it imports neither."""
 
 from metadata._db import open_db
+from metadata._migrate import SchemaStatus, SchemaUpgrade, schema_status, upgrade_schema
 from metadata.chats import (
     ChatLog,
     ChatSummary,
@@ -72,6 +73,8 @@ __all__ = [
     "Recorded",
     "RuleStore",
     "SavedState",
+    "SchemaStatus",
+    "SchemaUpgrade",
     "SecretUnreadable",
     "Settled",
     "StoredChat",
@@ -91,4 +94,6 @@ __all__ = [
     "VerifiedQuery",
     "WrongChatScope",
     "open_db",
+    "schema_status",
+    "upgrade_schema",
 ]

@@ -1,7 +1,8 @@
 """The metadata store's tables, in SQLAlchemy Core over SQLite by default (DESIGN.md decision 10).
 
-A PostgreSQL URL works the same. Tables are created on first open; every later issue adds its
-tables here so there is one schema to read.
+A PostgreSQL URL works the same. Every issue adds its tables here so there is one schema to
+read, and a revision under ``_migrations/versions`` that makes them in a store opened before
+(``tests/metadata/test_migrations.py`` fails while the two differ); opening migrates.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from metadata._migrate import upgrade_schema
 from metadata.errors import MetadataError
 
 meta = sa.MetaData()
@@ -65,20 +67,23 @@ audit_log = sa.Table(
 
 def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=5000")  # first: WAL needs a lock others may hold
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=5000")
     cur.close()
 
 
-def open_db(url: str) -> Engine:
-    """Open (and create if needed) the metadata database at ``url``."""
+def open_db(url: str, *, upgrade: bool = True) -> Engine:
+    """Open the metadata database at ``url``, creating it or bringing its schema to this
+    release's (``upgrade``, the default) when needed; raises ``metadata_too_new`` for a store
+    a newer release migrated."""
     try:
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
-        meta.create_all(engine)
+        if upgrade:
+            upgrade_schema(engine)
     except (sa.exc.SQLAlchemyError, OSError) as err:
         raise MetadataError(
             f"cannot open the metadata store {url}: {err}",

@@ -22,14 +22,18 @@ consumer may call at start):
 Both streams: file storage, limits retention with ``max_age`` = ``nats.retention_s``,
 ``discard: new`` (a full stream refuses publishes: the edge answers 503 and the SDK keeps the
 batch, rather than JetStream silently dropping the oldest unconsumed events), duplicate window
-``nats.duplicate_window_s``.
+``nats.duplicate_window_s``, ``nats.replicas`` copies (3 or 5 in a cluster: a PubAck then means
+a majority of them stored the message).
+
+Clients connect to :func:`server_list` of ``nats.url`` (comma-separated servers) and fail over
+between them.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypedDict
 
 import msgspec
@@ -38,6 +42,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 
+from pipeline.config import server_list as server_list
 from pipeline.errors import PipelineError
 
 VERSION = 1
@@ -94,17 +99,22 @@ class QuarantineBatch(msgspec.Struct, frozen=True):
 
 @dataclass(frozen=True)
 class Streams:
-    """Stream names and subject prefixes; tests use :meth:`prefixed` ones of their own."""
+    """Stream names, subject prefixes and copies (``nats.replicas``); tests use
+    :meth:`prefixed` ones of their own."""
 
     events: str = "EVENTS"
     events_subject: str = "events"
     quarantine: str = "QUARANTINE"
     quarantine_subject: str = "quarantine"
+    replicas: int = 1
 
     @classmethod
-    def prefixed(cls, prefix: str) -> Streams:
+    def prefixed(cls, prefix: str, replicas: int = 1) -> Streams:
         return cls(f"{prefix.upper()}_EVENTS", f"{prefix.lower()}.events",
-                   f"{prefix.upper()}_QUARANTINE", f"{prefix.lower()}.quarantine")
+                   f"{prefix.upper()}_QUARANTINE", f"{prefix.lower()}.quarantine", replicas)
+
+    def with_replicas(self, replicas: int) -> Streams:
+        return self if replicas == self.replicas else replace(self, replicas=replicas)
 
     def events_for(self, app_id: str) -> str:
         return f"{self.events_subject}.{app_id}"
@@ -170,7 +180,8 @@ def stream_configs(streams: Streams, retention_s: float = DEFAULT_RETENTION_S,
     common: dict[str, Any] = {
         "retention": RetentionPolicy.LIMITS, "storage": StorageType.FILE,
         "discard": DiscardPolicy.NEW, "max_age": retention_s,
-        "duplicate_window": min(duplicate_window_s, retention_s), "num_replicas": 1,
+        "duplicate_window": min(duplicate_window_s, retention_s),
+        "num_replicas": streams.replicas,
     }
     return [
         StreamConfig(name=streams.events, subjects=[f"{streams.events_subject}.*"],
@@ -180,7 +191,9 @@ def stream_configs(streams: Streams, retention_s: float = DEFAULT_RETENTION_S,
     ]
 
 
-_COMPARED = ("subjects", "max_age", "duplicate_window", "discard", "retention", "storage")
+# num_replicas too: JetStream scales a stream's copies up or down by an update.
+_COMPARED = ("subjects", "max_age", "duplicate_window", "discard", "retention", "storage",
+             "num_replicas")
 
 
 async def ensure_streams(js: JetStreamContext, configs: Sequence[StreamConfig]) -> None:
@@ -200,6 +213,7 @@ async def ensure_streams(js: JetStreamContext, configs: Sequence[StreamConfig]) 
             raise BusError(
                 f"cannot create or update stream {config.name}: {err.description}",
                 code="stream_config_rejected",
-                hint="storage and retention of an existing stream cannot change; "
-                     "compare `nats stream info` with the settings, or recreate the stream",
+                hint="storage and retention of an existing stream cannot change, and "
+                     "replicas cannot exceed the cluster's nodes; compare `nats stream info` "
+                     "with the settings, or recreate the stream",
             ) from None

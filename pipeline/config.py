@@ -11,17 +11,40 @@ from ipaddress import ip_network
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from causality.section import Section
 
 
+def server_list(url: str) -> list[str]:
+    """``nats://a:4222, nats://b:4222`` → the servers a client connects to and fails over
+    between (nats-py takes a list; it does not split a string)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+REPLICAS = (1, 3, 5)  # JetStream's Raft needs an odd number of copies to keep a quorum
+
+
 class NatsSettings(Section):
-    """The NATS JetStream bus. ``url`` wins over host/port when set."""
+    """The NATS JetStream bus. ``url`` wins over host/port when set.
+
+    A cluster: three (or five) nodes, each ``causality nats`` with the same ``cluster_name``
+    and ``routes`` (every node's ``nats-route://host:cluster_port``) and its own
+    ``server_name``; ``replicas = 3`` keeps every stream on three nodes, and clients get
+    ``url`` = all the nodes' client URLs, comma-separated, to fail over between them.
+    """
 
     host: str = "127.0.0.1"
     port: int = Field(4222, ge=1, le=65535)
-    url: str | None = None
+    url: str | None = Field(None, description="nats://host:port, or several comma-separated")
+    replicas: int = Field(1, description="copies of each stream: 1, or 3 or 5 in a cluster")
+    server_name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="this node's name, unique and stable; default: made once, kept in the store")
+    cluster_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                     description="run `causality nats` as a cluster node")
+    cluster_port: int = Field(6222, ge=0, le=65535, description="route port; 0 picks one")
+    routes: tuple[str, ...] = Field((), description="nats-route://host:port of every node")
     store_dir: Path | None = Field(None, description="default: <data_dir>/nats")
     # JetStream acknowledges at once and fsyncs on this interval; "always" fsyncs every write.
     sync_interval: str = Field("10s", pattern=r"^(always|\d+(ms|s|m))$")
@@ -30,9 +53,30 @@ class NatsSettings(Section):
     retention_s: float = Field(7 * 24 * 3600.0, gt=0, description="stream max age")
     duplicate_window_s: float = Field(600.0, gt=0, le=7 * 24 * 3600.0)
 
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _split_routes(cls, value: object) -> object:
+        return server_list(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NatsSettings:
+        if self.replicas not in REPLICAS:
+            raise ValueError(f"replicas must be one of {REPLICAS}, not {self.replicas}")
+        if self.url is not None and not server_list(self.url):
+            raise ValueError("url is empty; give nats://host:port (or several, comma-separated)")
+        for route in self.routes:
+            if not route.startswith("nats-route://"):
+                raise ValueError(f"routes: {route!r} is not nats-route://host:port")
+        return self
+
     @property
     def server_url(self) -> str:
         return self.url or f"nats://{self.host}:{self.port}"
+
+    @property
+    def servers(self) -> list[str]:
+        """What every client connects to: ``server_url`` split on commas."""
+        return server_list(self.server_url)
 
 
 class IngestSettings(Section):
@@ -83,15 +127,24 @@ class SinkSettings(Section):
     max_buffer_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024,
                                   description="buffered Arrow bytes that trigger a flush")
     write_threads: int = Field(2, ge=1, le=32, description="partitions written in parallel")
-    flush_timeout_s: float = Field(300.0, gt=0, description="a flush taking longer stops the sink")
+    flush_timeout_s: float = Field(300.0, gt=0,
+                                   description="a write taking longer counts as a storage outage")
     ack_wait_s: float = Field(60.0, gt=0, le=3600,
                               description="redelivery after this without ACK or heartbeat")
     max_ack_pending: int = Field(20_000, ge=1, description="un-ACKed messages, all sinks together")
     max_deliver: int = Field(10, ge=1, le=1000,
-                             description="attempts before a message goes to the DLQ stream")
+                             description="failures of a message's own (not a storage outage, "
+                                         "a shutdown or a restart) before it goes to the DLQ")
+    storage_retry_max_s: float = Field(10.0, gt=0, le=600,
+                                       description="longest pause between storage retries "
+                                                   "while the warehouse is unreachable")
     dedup_window: int = Field(100_000, ge=0,
                               description="recent event ids remembered per app; 0 turns it off")
     lag_poll_s: float = Field(5.0, gt=0, description="consumer info (lag) poll interval")
+    # The oldest unconsumed event against nats.retention_s (JetStream deletes it unread then):
+    # a WARNING past the first fraction, an ERROR past the second (pipeline.backlog).
+    backlog_warn_fraction: float = Field(0.5, gt=0, le=1)
+    backlog_error_fraction: float = Field(0.9, gt=0, le=1)
     max_outage_s: float = Field(120.0, gt=0,
                                 description="NATS unreachable this long stops the sink")
     shutdown_timeout_s: float = Field(30.0, gt=0, description="SIGTERM to exit, at most")
@@ -176,6 +229,10 @@ class ReactorSettings(Section):
         None, description="32-byte key encrypting destinations' secrets; "
                           "default: <data_dir>/reactor.key (made on first use)")
     lag_poll_s: float = Field(5.0, gt=0)
+    # The oldest unconsumed event against nats.retention_s (JetStream deletes it unread then):
+    # a WARNING past the first fraction, an ERROR past the second (pipeline.backlog).
+    backlog_warn_fraction: float = Field(0.5, gt=0, le=1)
+    backlog_error_fraction: float = Field(0.9, gt=0, le=1)
     shutdown_timeout_s: float = Field(20.0, gt=0, description="SIGTERM to exit, at most")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8091, ge=0, le=65535,

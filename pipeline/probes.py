@@ -1,7 +1,8 @@
 """``/livez``, ``/readyz`` and ``/metrics`` of every pipeline process, in one JSON shape.
 
 ``/livez`` answers 200 ``{"status": "ok"}`` while the process runs. ``/readyz`` answers the same
-while the process should be sent work, else 503 ``{"status": "unavailable", "code", "message",
+while the process should be sent work (with the fields of the process's :data:`Detail`, if it
+has one, such as the sink's ``backlog``), else 503 ``{"status": "unavailable", "code", "message",
 "hint"}`` (the one error shape, with the status) and a ``Retry-After`` header. ``/metrics`` is
 the Prometheus text format.
 
@@ -48,6 +49,8 @@ class Exposition(Protocol):
 
 #: Returns when the process is ready; raises :class:`NotReady` otherwise.
 ReadyCheck = Callable[[], Awaitable[None]]
+#: Extra fields of a 200 ``/readyz`` body (not ``status``); must be cheap: no I/O.
+Detail = Callable[[], dict[str, Any]]
 
 
 def _json(body: dict[str, Any], status: int = 200,
@@ -59,9 +62,10 @@ def _json(body: dict[str, Any], status: int = 200,
 class Probes:
     """The three handlers of one process."""
 
-    def __init__(self, metrics: Exposition, ready: ReadyCheck):
+    def __init__(self, metrics: Exposition, ready: ReadyCheck, detail: Detail | None = None):
         self._metrics = metrics
         self._ready = ready
+        self._detail = detail
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/livez", self.livez)
@@ -77,7 +81,7 @@ class Probes:
         except NotReady as err:
             return _json({"status": UNAVAILABLE, **err.to_dict()}, 503,
                          {"Retry-After": str(err.retry_after)})
-        return _json({"status": OK})
+        return _json({"status": OK, **(self._detail() if self._detail else {})})
 
     async def metrics(self, _request: web.Request) -> web.Response:
         return web.Response(body=self._metrics.render(),

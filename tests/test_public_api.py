@@ -18,9 +18,10 @@ KIND_MODULES = {kind.model.__module__ for kind in KINDS.values()}
 
 PUBLIC_MODULES = {
     "causality": {
-        "causality.api", "causality.cli", "causality.cli.ai", "causality.cli.config",
+        "causality.api", "causality.cli", "causality.cli.ai", "causality.cli.backlog",
+        "causality.cli.config",
         "causality.cli.data", "causality.cli.destinations",
-        "causality.cli.ingest", "causality.cli.monitors",
+        "causality.cli.ingest", "causality.cli.metadata", "causality.cli.monitors",
         "causality.cli.nats", "causality.cli.notebook", "causality.cli.reactions",
         "causality.cli.reactor",
         "causality.cli.sink", "causality.cli.sql", "causality.cli.trino",
@@ -33,7 +34,8 @@ PUBLIC_MODULES = {
         "metadata.errors", "metadata.keys", "metadata.monitors", "metadata.outbox",
         "metadata.ratelimit", "metadata.reactions", "metadata.users", "metadata.verified"},
     "pipeline": {
-        "pipeline.bus", "pipeline.compactor", "pipeline.compactor_http", "pipeline.config",
+        "pipeline.backlog", "pipeline.bus", "pipeline.compactor", "pipeline.compactor_http",
+        "pipeline.config",
         "pipeline.errors", "pipeline.ingest", "pipeline.logs", "pipeline.monitors",
         "pipeline.natsd", "pipeline.probes", "pipeline.reactor", "pipeline.sink"},
     "warehouse": {
@@ -78,11 +80,12 @@ EXPORTS = {
         "ApiKey", "AttemptRow", "ChatLog", "ChatSummary", "DeadDraft", "DeadLetterRow", "Delivery",
         "DeliveryRow", "Destination", "Destinations", "DuplicateMonitor", "DuplicateRule",
         "FiringDraft", "KeyStore", "MetadataError", "MonitorAlert", "MonitorStore",
-        "NewDestination", "Outbox", "Recorded", "RuleStore", "SavedState", "SecretUnreadable",
-        "Settled", "StoredChat", "StoredMonitor", "StoredRule", "StoredTurn", "ThrottleLimit",
+        "NewDestination", "Outbox", "Recorded", "RuleStore", "SavedState", "SchemaStatus",
+        "SchemaUpgrade", "SecretUnreadable", "Settled", "StoredChat", "StoredMonitor",
+        "StoredRule", "StoredTurn", "ThrottleLimit",
         "UnknownAlert", "UnknownChat", "UnknownDeadLetter", "UnknownDestination", "UnknownKey",
         "UnknownMonitor", "UnknownRule", "UnknownVerifiedQuery", "VerifiedQueries", "VerifiedQuery",
-        "WrongChatScope", "open_db"},
+        "WrongChatScope", "open_db", "schema_status", "upgrade_schema"},
     "pipeline.ingest": {"IngestError", "STEPS", "create_app", "run", "serve"},
     "pipeline.monitors": {
         "Alert", "AlertKind", "Assessment", "Bars", "Baseline", "BreakdownValue",

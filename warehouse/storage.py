@@ -32,6 +32,7 @@ from warehouse.layout import CHANGES_MARKER, EVENTS_DIR, Partition, is_data_file
 
 ZSTD_LEVEL = 1  # level 1 beat level 3 on this class of machine (DESIGN.md field notes)
 ROW_GROUP_ROWS = 128 * 1024
+HEALTH_DIR = "_health"  # canary objects of :meth:`Storage.probe`; outside the events tree
 
 
 class StorageError(WarehouseError):
@@ -127,6 +128,27 @@ class Storage:
         except (OSError, pa.ArrowException) as err:
             raise StorageError(f"cannot write {rel}: {err}", code="write_failed",
                                hint="check free space, permissions or the S3 endpoint") from None
+
+    def probe(self, name: str) -> None:
+        """Write, read back and delete a tiny object ``_health/<name>``: raises
+        :class:`StorageError` (``storage_unavailable``) unless the warehouse takes writes now."""
+        rel = f"{HEALTH_DIR}/{name}"
+        token = uuid.uuid4().hex.encode()
+        try:
+            if not self.is_s3:
+                self.fs.create_dir(self.abs(HEALTH_DIR), recursive=True)
+            with self.fs.open_output_stream(self.abs(rel)) as out:
+                out.write(token)
+            with self.fs.open_input_stream(self.abs(rel)) as inp:
+                got = inp.read()
+            self.fs.delete_file(self.abs(rel))
+        except (OSError, pa.ArrowException) as err:
+            raise StorageError(f"cannot write {rel}: {err}", code="storage_unavailable",
+                               hint="check the warehouse location, free space, permissions "
+                                    "or the S3 endpoint and credentials") from None
+        if got != token:
+            raise StorageError(f"{rel} read back other bytes than were written",
+                               code="storage_unavailable", hint="check the warehouse storage")
 
     @contextlib.contextmanager
     def swap_lock(self) -> Iterator[None]:

@@ -7,12 +7,13 @@ Layout, one way round (no module imports back up):
   group class). Imports no command.
 - one module per command group, each a set of standalone click objects listed in ``COMMANDS``:
   ``config`` (version, config show), ``nats``, ``ingest`` (ingest, keys), ``sink`` (sink, dlq),
-  ``reactor``, ``reactions`` (rules, reactions dlq|deliveries|attempts), ``destinations``
+  ``backlog`` (every consumer's backlog against the stream's max age), ``reactor``,
+  ``reactions`` (rules, reactions dlq|deliveries|attempts), ``destinations``
   (destinations, destinations listen), ``monitors`` (monitors, alerts), ``data`` (demo-data,
   compact), ``trino``, ``sql`` (sql, audit), ``ai`` (ask, eval, verified), ``notebook``,
-  ``workspace`` (workspace, users) and ``up``, whose sequence lives in
-  :mod:`causality.supervisor`. They import ``_app`` (and ``reactions``, ``destinations`` and
-  ``monitors`` their shared ``_checks``), never this package or each other.
+  ``workspace`` (workspace, users), ``metadata`` (metadata status|upgrade) and ``up``, whose
+  sequence lives in :mod:`causality.supervisor`. They import ``_app`` (and ``reactions``,
+  ``destinations`` and ``monitors`` their shared ``_checks``), never this package or each other.
 - this module registers every ``COMMANDS`` on :data:`main`; ``causality`` (the console script)
   and ``python -m causality`` run :data:`main`.
 
@@ -21,10 +22,12 @@ Heavy dependencies are imported inside the commands, so each process loads only 
 
 from causality.cli import (
     ai,
+    backlog,
     config,
     data,
     destinations,
     ingest,
+    metadata,
     monitors,
     nats,
     notebook,
@@ -42,8 +45,8 @@ __all__ = ["main"]
 
 
 def _register() -> None:
-    for module in (config, nats, ingest, sink, reactor, destinations, reactions, monitors, data,
-                   trino, sql, ai, notebook, workspace, up):
+    for module in (config, nats, ingest, sink, backlog, reactor, destinations, reactions,
+                   monitors, data, trino, sql, ai, notebook, workspace, metadata, up):
         for command in module.COMMANDS:
             main.add_command(command)
 

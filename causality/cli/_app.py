@@ -87,3 +87,27 @@ def with_payload(doc: dict[str, Any], payload: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         doc["payload_hex"] = payload.hex()
     return doc
+
+
+async def connect_nats(settings: Settings) -> Any:
+    """A connection for one command: each of ``nats.url``'s servers tried once, the last cause
+    reported once (``max_reconnect_attempts=0`` would retry the first connect for ever in
+    nats.py, printing every failure); raises :class:`CausalityError` ``nats_unavailable``."""
+    import nats
+    import nats.errors
+
+    seen: list[Exception] = []
+
+    async def quiet(err: Exception) -> None:  # reported once, below, not with a traceback
+        seen.append(err)
+
+    try:
+        return await nats.connect(settings.nats.servers, connect_timeout=5,
+                                  max_reconnect_attempts=1, reconnect_time_wait=0.1,
+                                  allow_reconnect=False, error_cb=quiet)
+    except (OSError, nats.errors.Error) as err:
+        cause = seen[-1] if seen else err
+        raise CausalityError(f"cannot connect to NATS at {settings.nats.server_url}: {cause}",
+                             code="nats_unavailable",
+                             hint="start it (`causality nats`) or set CAUSALITY_NATS_URL"
+                             ) from None

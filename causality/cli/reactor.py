@@ -23,6 +23,7 @@ def build_reactor(settings: Settings, http_port: int | None = None) -> Any:
     """The reactor from the settings (returns :class:`pipeline.reactor.Reactor`)."""
     from causality.wiring import metadata, monitor_tick, reactor_key
     from metadata import Destinations, Outbox, RuleStore
+    from pipeline.bus import STREAMS
     from pipeline.reactor import Reactor, ReactorConfig
 
     options = settings.reactor
@@ -31,7 +32,8 @@ def build_reactor(settings: Settings, http_port: int | None = None) -> Any:
     db = metadata(settings)
     config = ReactorConfig(nats_url=settings.nats.server_url, options=options,
                            retention_s=settings.nats.retention_s,
-                           duplicate_window_s=settings.nats.duplicate_window_s)
+                           duplicate_window_s=settings.nats.duplicate_window_s,
+                           streams=STREAMS.with_replicas(settings.nats.replicas))
     return Reactor(config, RuleStore(db), Outbox(db), Destinations(db, reactor_key(settings)),
                    monitors=monitor_tick(settings, db) if options.monitors else None)
 

@@ -10,11 +10,12 @@ import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import click
 
-from causality.cli._app import hard_exit, settings_of, with_payload
+from causality.cli._app import connect_nats, hard_exit, settings_of, with_payload
 from causality.settings import Settings
 
 T = TypeVar("T")
@@ -25,7 +26,8 @@ EXIT_DEADLINE = 3  # SIGTERM, but the drain did not finish in sink.shutdown_time
 def sink_config(settings: Settings, http_port: int | None = None) -> Any:
     """The sink's configuration from the settings (returns :class:`pipeline.sink.SinkConfig`)."""
     from causality.wiring import storage
-    from pipeline.sink import SinkConfig, new_sink_id
+    from pipeline.bus import STREAMS
+    from pipeline.sink import DEAD_LETTERS, SinkConfig, new_sink_id
 
     options = settings.sink
     if http_port is not None:
@@ -33,6 +35,8 @@ def sink_config(settings: Settings, http_port: int | None = None) -> Any:
     return SinkConfig(
         nats_url=settings.nats.server_url, storage=storage(settings),
         options=options,
+        streams=STREAMS.with_replicas(settings.nats.replicas),
+        dead_letters=replace(DEAD_LETTERS, replicas=settings.nats.replicas),
         retention_s=settings.nats.retention_s,
         duplicate_window_s=settings.nats.duplicate_window_s,
         sink_id=options.sink_id or new_sink_id())
@@ -154,19 +158,12 @@ def dlq_replay(ctx: click.Context, seq: int | None, replay_all: bool) -> None:
 
 def _with_js(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``work(jetstream)`` on a fresh connection, NATS errors shown as ours."""
-    import nats
     import nats.errors
 
     from pipeline.sink import SinkError
 
     async def go() -> T:
-        try:
-            nc = await nats.connect(settings.nats.server_url, connect_timeout=5,
-                                    max_reconnect_attempts=0, allow_reconnect=False)
-        except (OSError, nats.errors.Error) as err:
-            raise SinkError(f"cannot connect to NATS at {settings.nats.server_url}: {err!r}",
-                            code="nats_unavailable",
-                            hint="start it (`causality nats`) or set CAUSALITY_NATS_URL") from None
+        nc = await connect_nats(settings)
         try:
             return await work(nc.jetstream(timeout=10))
         except nats.errors.Error as err:

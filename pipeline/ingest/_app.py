@@ -98,6 +98,7 @@ def create_app(settings: IngestProcessSettings, streams: Streams = STREAMS,
     """The edge as an aiohttp app; NATS is connected on startup, drained on cleanup."""
     cfg = settings.ingest
     metrics = Metrics()
+    streams = streams.with_replicas(settings.nats.replicas)
     publisher = Publisher(
         settings.nats.server_url, streams,
         stream_configs(streams, settings.nats.retention_s, settings.nats.duplicate_window_s),

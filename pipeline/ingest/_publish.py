@@ -1,10 +1,17 @@
 """JetStream publishing with a deadline: the only place the edge talks to NATS.
 
 The connection is made in the background and kept (nats-py reconnects by itself); while it is
-down, or the streams are not confirmed, :attr:`Publisher.ready` is false and a publish fails at
-once with 503 instead of queueing. A publish holds one of ``max_in_flight`` slots and must get
-its PubAck within ``publish_timeout_s`` (slot wait included) or it fails with 503: a request
-never hangs. Every nats error is translated into :class:`Unavailable` here.
+down, or the streams are not confirmed, :attr:`Publisher.ready` is false. A publish must get
+its PubAck within ``publish_timeout_s`` (waits included: for a stream's leader, for one of
+``max_in_flight`` slots) or it fails with 503: a request never hangs. Every nats error is
+translated into :class:`Unavailable` here.
+
+A stream without a leader (being re-created; in a cluster an election after its leader died,
+or no quorum: fewer than a majority of its replicas up) answers no responders or nothing, and
+the edge stops trusting it until the connection task confirms it again: a publish waits for
+that within its deadline, so a short election costs latency, not a 503. In a cluster ``url``
+lists the nodes and nats-py moves to another one when its node goes away; the publish waits for
+that too. A single node that is down fails a publish at once (503), as does a full stream.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from pipeline.bus import (
     encode_batch,
     encode_quarantine,
     ensure_streams,
+    server_list,
     split_rows,
 )
 from pipeline.errors import PipelineError
@@ -44,9 +52,24 @@ log = logging.getLogger("causality.ingest.nats")
 
 RECONNECT_WAIT_S = 0.5
 CHECK_STREAMS_EVERY_S = 1.0
+# Unconfirmed streams are checked again this soon: in a cluster a stream leader is elected in
+# a few seconds and every 503 until the edge notices is a batch the SDKs must re-send.
+RECHECK_STREAMS_S = 0.2
 HEADER_ROOM = 1024  # bytes left under max_payload for headers and protocol
 EXPECTED_STREAM = "Nats-Expected-Stream"  # JetStream refuses a message its stream would not get
 STATUS, NO_RESPONDERS = "Status", "503"  # the server's answer when no stream has the subject
+
+
+class _Leaderless(Exception):
+    """The stream cannot take a message now but may within the publish's deadline."""
+
+    def __init__(self, unavailable: Unavailable):
+        super().__init__(unavailable.message)
+        self.unavailable = unavailable
+
+
+class _ConnectionLost(Exception):
+    """Set on a publish waiting for its PubAck when the connection drops."""
 
 
 class Publisher:
@@ -60,7 +83,8 @@ class Publisher:
         self.metrics = metrics
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
-        self.streams_ok = False
+        self._nodes = len(server_list(url))
+        self._confirmed = asyncio.Event()  # the streams are confirmed: see streams_ok
         self._slots = asyncio.Semaphore(max_in_flight)
         self._task: asyncio.Task[None] | None = None
         self._last_error_log = 0.0
@@ -72,6 +96,17 @@ class Publisher:
         self._inbox = ""
         self._acks: dict[str, asyncio.Future[Msg]] = {}
         self._seq = 0
+
+    @property
+    def streams_ok(self) -> bool:
+        return self._confirmed.is_set()
+
+    @streams_ok.setter
+    def streams_ok(self, ok: bool) -> None:
+        if ok:
+            self._confirmed.set()
+        else:
+            self._confirmed.clear()
 
     @property
     def ready(self) -> bool:
@@ -99,8 +134,8 @@ class Publisher:
     async def _keep_connected(self) -> None:
         # max_reconnect_attempts=-1: connect() itself retries until a server answers.
         self.nc = await nats.connect(
-            self.url, name="causality-ingest", allow_reconnect=True, max_reconnect_attempts=-1,
-            reconnect_time_wait=RECONNECT_WAIT_S, connect_timeout=2,
+            server_list(self.url), name="causality-ingest", allow_reconnect=True,
+            max_reconnect_attempts=-1, reconnect_time_wait=RECONNECT_WAIT_S, connect_timeout=2,
             error_cb=self._on_error, disconnected_cb=self._on_disconnect,
             reconnected_cb=self._on_reconnect)
         self.js = self.nc.jetstream(timeout=self.timeout_s)
@@ -121,7 +156,8 @@ class Publisher:
                     self._log_error("cannot check the streams", err)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), CHECK_STREAMS_EVERY_S)
+                await asyncio.wait_for(self._wake.wait(), CHECK_STREAMS_EVERY_S
+                                       if self.streams_ok else RECHECK_STREAMS_S)
 
     async def _on_ack(self, msg: Msg) -> None:
         future = self._acks.pop(msg.subject[len(self._inbox) + 1:], None)
@@ -133,6 +169,9 @@ class Publisher:
 
     async def _on_disconnect(self) -> None:
         self.streams_ok = False
+        for future in self._acks.values():  # their PubAcks went with the connection
+            if not future.done():
+                future.set_exception(_ConnectionLost())
         self.metrics.nats_connected.set(0)
         if not self._closing:
             log.warning("disconnected from NATS; reconnecting")
@@ -192,23 +231,59 @@ class Publisher:
         return max(max_payload - HEADER_ROOM, 1024)
 
     async def _publish(self, subject: str, payload: bytes, msg_id: str, stream: str) -> bool:
+        """Publish once JetStream can store it, within ``timeout_s``: a stream without a leader
+        (an election after a node died, a stream being re-created), or in a cluster the move to
+        another node, is waited for until the deadline rather than answered 503 at once; the
+        same ``Nats-Msg-Id`` makes a publish retried after a lost PubAck one message. A single
+        node that is down → 503 at once."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                return await self._publish_once(subject, payload, msg_id, stream, deadline)
+            except _Leaderless as leaderless:
+                if not await self._await_confirmed(deadline):
+                    raise leaderless.unavailable from None
+
+    async def _await_confirmed(self, deadline: float) -> bool:
+        """Wait for the connection task to confirm the streams again (it re-checks every
+        ``RECHECK_STREAMS_S`` while they are not); False at the deadline."""
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self._confirmed.wait()
+        except TimeoutError:
+            return False
+        return self.nc is not None and self.nc.is_connected
+
+    async def _publish_once(self, subject: str, payload: bytes, msg_id: str, stream: str,
+                            deadline: float) -> bool:
         nc = self.nc
-        if nc is None or not self.ready:
-            raise self._unavailable("nats_unavailable", "NATS is not connected")
+        if nc is None or not nc.is_connected:
+            down = self._unavailable("nats_unavailable", "NATS is not connected")
+            if self._nodes == 1:
+                raise down
+            self.streams_ok = False  # confirmed again once connected to another node
+            raise _Leaderless(down)
+        if not self.streams_ok:
+            raise _Leaderless(self._unavailable(
+                "nats_unavailable", f"stream {stream} is not confirmed yet "
+                "(being created, electing a leader, or without a quorum of its replicas)"))
         started = time.perf_counter()
         self.metrics.publishing += 1
         self._seq += 1
         token = str(self._seq)
         future: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
-        self._acks[token] = future
         try:
-            async with asyncio.timeout(self.timeout_s), self._slots:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())), self._slots:
+                self._acks[token] = future  # from here on a dropped connection fails it
                 await nc.publish(subject, payload, reply=f"{self._inbox}.{token}",
                                  headers={"Nats-Msg-Id": msg_id, EXPECTED_STREAM: stream})
                 reply = await future
         except TimeoutError:
             raise self._unavailable(
                 "publish_timeout", f"no PubAck from {stream} within {self.timeout_s:g} s") from None
+        except _ConnectionLost:  # stored or not: sent again under the same Nats-Msg-Id
+            raise _Leaderless(self._unavailable(
+                "nats_unavailable", "the connection to NATS was lost before the PubAck")) from None
         except (nats.errors.Error, OSError) as err:
             raise self._unavailable("nats_unavailable",
                                     f"publish failed: {type(err).__name__}") from None
@@ -224,7 +299,8 @@ class Publisher:
         if reply.headers and reply.headers.get(STATUS) == NO_RESPONDERS:
             self.streams_ok = False  # recreated by the connection task
             self._wake.set()
-            raise self._unavailable("nats_unavailable", f"stream {stream} is missing")
+            raise _Leaderless(self._unavailable("nats_unavailable",
+                                                f"stream {stream} is missing or has no leader"))
         try:
             ack = orjson.loads(reply.data)
         except orjson.JSONDecodeError:

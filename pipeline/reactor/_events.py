@@ -25,7 +25,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from pipeline.bus import Streams, ensure_streams, stream_configs
+from pipeline.backlog import Backlog, BacklogError, measure
+from pipeline.bus import Streams, ensure_streams, server_list, stream_configs
 from pipeline.config import ReactorSettings
 from pipeline.reactor._errors import ReactorError
 from pipeline.reactor._metrics import Metrics, log
@@ -78,7 +79,7 @@ class EventSource:
         attempts = max(1, math.ceil(MAX_OUTAGE_S / RECONNECT_WAIT_S))
         try:
             self.nc = await nats.connect(
-                self.nats_url, name=self.name, reconnect_time_wait=RECONNECT_WAIT_S,
+                server_list(self.nats_url), name=self.name, reconnect_time_wait=RECONNECT_WAIT_S,
                 max_reconnect_attempts=attempts, connect_timeout=5, allow_reconnect=True,
                 disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
                 error_cb=self._error)
@@ -131,15 +132,15 @@ class EventSource:
             await asyncio.sleep(RECONNECT_WAIT_S)  # pace a reconnecting client, not a sync
             return []
 
-    async def pending(self) -> tuple[int, int] | None:
-        """(not yet delivered, delivered but not ACKed) from the consumer's info."""
+    async def backlog(self) -> Backlog | None:
+        """The consumer's pending counts and backlog (:mod:`pipeline.backlog`); None when NATS
+        does not answer."""
         if self.js is None:
             return None
         try:
-            info = await self.js.consumer_info(self.streams.events, self.opts.durable)
-        except (*TRANSIENT, nats.errors.Error, nats.js.errors.Error):
+            return await measure(self.js, self.streams.events, self.opts.durable)
+        except BacklogError:
             return None
-        return info.num_pending or 0, info.num_ack_pending or 0
 
     async def close(self) -> None:
         nc = self.nc

@@ -66,6 +66,13 @@ class Metrics:
                                registry=r)
         self.monitor_runs = Counter("causality_reactor_monitor_runs",
                                     "monitor evaluations, by result", ("result",), registry=r)
+        self.oldest_age = Gauge("causality_reactor_oldest_unconsumed_age_seconds",
+                                "age of the oldest EVENTS message the reactors have not ACKed "
+                                "(0: none); JetStream deletes it at the stream's max age",
+                                registry=r)
+        self.stream_max_age = Gauge("causality_reactor_stream_max_age_seconds",
+                                    "the EVENTS stream's max age (nats.retention_s)",
+                                    registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

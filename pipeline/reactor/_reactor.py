@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import nats.errors
 import sqlalchemy.exc
@@ -27,6 +28,7 @@ from nats.aio.msg import Msg
 
 from metadata.outbox import DeadDraft, Outbox, Recorded
 from metadata.reactions import Destinations, RuleStore
+from pipeline.backlog import Backlog, BacklogAlarm
 from pipeline.bus import STREAMS, BusError, Streams, decode_batch
 from pipeline.config import ReactorSettings
 from pipeline.probes import NotReady, Probes, ProbeServer
@@ -91,11 +93,17 @@ class Reactor:
                                    self.reactor_id, self.wake, self.stopping)
         self.store_ok = False
         self.http_port = 0
+        self.backlog: Backlog | None = None  # the last measured; None until the first poll
+        self._alarm = BacklogAlarm(log, self.opts.backlog_warn_fraction,
+                                   self.opts.backlog_error_fraction)
 
     def stop(self) -> None:
         self.stopping.set()
 
     async def ready(self) -> None:
+        """Ready to evaluate events. A backlog, however old, does not make the reactor unready
+        (a backed-up reactor must keep working): it shows in :meth:`detail` and the
+        ``causality_reactor_oldest_unconsumed_age_seconds`` gauge."""
         if self.rules_version is None:
             raise NotReady("the rules have not been read yet", code="rules_not_loaded",
                            hint="check the metadata store")
@@ -109,8 +117,12 @@ class Reactor:
             raise NotReady("the metadata store does not answer", code="store_unavailable",
                            hint="check metadata_url", retry_after=2)
 
+    def detail(self) -> dict[str, Any]:
+        """The extra fields of a 200 ``/readyz``: the last measured ``backlog``."""
+        return {"backlog": self.backlog.detail()} if self.backlog is not None else {}
+
     async def run(self) -> RunResult:
-        probes = ProbeServer(Probes(self.metrics, self.ready))
+        probes = ProbeServer(Probes(self.metrics, self.ready, self.detail))
         self.http_port = await probes.start(self.opts.http_host, self.opts.http_port)
         log(logging.INFO, "reactor starting", reactor_id=self.reactor_id,
             http_port=self.http_port, durable=self.opts.durable)
@@ -296,10 +308,14 @@ class Reactor:
     async def _poll_state(self) -> None:
         last_prune = 0.0
         while not self.stopping.is_set():
-            pending = await self.source.pending()
-            if pending is not None:
-                self.metrics.lag.set(pending[0])
-                self.metrics.ack_pending.set(pending[1])
+            backlog = await self.source.backlog()
+            if backlog is not None:
+                self.backlog = backlog
+                self.metrics.lag.set(backlog.pending)
+                self.metrics.ack_pending.set(backlog.ack_pending)
+                self.metrics.oldest_age.set(backlog.age_s)
+                self.metrics.stream_max_age.set(backlog.max_age_s)
+                self._alarm.check(backlog)
             try:
                 self.metrics.outbox_pending.set(await asyncio.to_thread(self.outbox.pending))
                 if time.monotonic() - last_prune > PRUNE_EVERY_S:

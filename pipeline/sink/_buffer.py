@@ -19,6 +19,7 @@ class Held:
     seq: int  # stream sequence
     keys: frozenset[Partition]
     touched: float  # monotonic time of its delivery or last in-progress heartbeat
+    marked: bool = False  # an attempt marker is recorded for it (pipeline.sink._attempts)
 
 
 @dataclass

@@ -40,6 +40,7 @@ class SinkConfig:
 class Outcome(Enum):
     DRAINED = "drained"  # stopped, everything fetched was written and ACKed
     DEADLINE = "deadline"  # stopped at the deadline; what was not written was not ACKed
+    HANDED_BACK = "handed_back"  # stopped during a storage outage; the unwritten was NAKed
 
 
 def translate(group: BaseExceptionGroup) -> SinkError:

@@ -10,14 +10,14 @@ from pipeline.config import SinkSettings
 
 
 def consumer_config(options: SinkSettings, streams: Streams) -> ConsumerConfig:
-    """JetStream's ``max_deliver`` is one more than ours: on that last delivery the sink copies
-    the message to the DLQ itself (before touching it, so a message that crashes the sink
-    still gets there) instead of letting JetStream drop it."""
+    """JetStream never gives up on a message (``max_deliver=-1``): its delivery count also
+    counts storage outages, shutdowns and restarts, which are not the message's fault. The
+    sink decides when a message has failed often enough (:mod:`pipeline.sink._intake`)."""
     return ConsumerConfig(
         name=options.durable, durable_name=options.durable,
         description="causality sink: EVENTS -> Parquet",
         deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=options.ack_wait_s, max_deliver=options.max_deliver + 1,
+        ack_wait=options.ack_wait_s, max_deliver=-1,
         max_ack_pending=options.max_ack_pending, filter_subject=f"{streams.events_subject}.*",
     )
 

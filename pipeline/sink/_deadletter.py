@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import nats.errors
 import nats.js.errors
 import orjson
 from nats.aio.msg import Msg
@@ -16,7 +17,11 @@ from pipeline.sink._config import SinkConfig
 from pipeline.sink._dlq import dead_letter
 from pipeline.sink._log import log
 from pipeline.sink._metrics import Metrics
-from pipeline.sink._session import Session
+from pipeline.sink._session import NATS_TRANSIENT, Session
+
+
+class Unavailable(Exception):
+    """NATS did not answer now (a timeout, a leader election): try again later."""
 
 
 class DeadLetterer:
@@ -40,9 +45,24 @@ class DeadLetterer:
         log(logging.WARNING, "message dead-lettered", code=code, error=error,
             stream_seq=meta.sequence.stream, delivered=meta.num_delivered, subject=msg.subject)
 
+    async def original(self, seq: int) -> bytes | None:
+        """The payload of ``EVENTS`` message ``seq`` (the sink drops it once buffered); None
+        when the stream no longer has it. Raises :class:`Unavailable` when NATS does not
+        answer now."""
+        assert self.session.js is not None
+        try:
+            raw = await self.session.js.get_msg(self.config.streams.events, seq)
+        except nats.js.errors.NotFoundError:
+            return None
+        except (*NATS_TRANSIENT, nats.errors.ConnectionClosedError) as err:
+            raise Unavailable(repr(err)) from None
+        return raw.data or b""
+
     async def advisories(self) -> None:
-        """JetStream stopped redelivering a message (the sink died on its last delivery): copy
-        it from the stream. Runs until the session's advisory queue yields None."""
+        """A backstop: the sink's consumer never gives up (``max_deliver=-1``), but if something
+        else gave it a finite ``max_deliver`` (an older sink during a rolling upgrade) and
+        JetStream dropped a message, copy it from the stream. Runs until the session's advisory
+        queue yields None."""
         session = self.session
         while (msg := await session.advisories.get()) is not None:
             assert session.js is not None

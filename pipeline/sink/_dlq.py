@@ -47,10 +47,11 @@ class DeadLetters:
 
     stream: str = "DLQ"
     subject: str = "dlq.events"
+    replicas: int = 1  # nats.replicas, as the event streams
 
     @classmethod
-    def prefixed(cls, prefix: str) -> DeadLetters:
-        return cls(f"{prefix.upper()}_DLQ", f"{prefix.lower()}.dlq.events")
+    def prefixed(cls, prefix: str, replicas: int = 1) -> DeadLetters:
+        return cls(f"{prefix.upper()}_DLQ", f"{prefix.lower()}.dlq.events", replicas)
 
     def config(self, retention_s: float) -> StreamConfig:
         return StreamConfig(
@@ -60,7 +61,7 @@ class DeadLetters:
             # A full DLQ refuses: the sink then stops loudly instead of dropping anything.
             discard=DiscardPolicy.NEW, max_age=retention_s,
             duplicate_window=min(DLQ_DUPLICATE_WINDOW_S, retention_s),
-            num_replicas=1)
+            num_replicas=self.replicas)
 
 
 DEAD_LETTERS = DeadLetters()

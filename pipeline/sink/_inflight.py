@@ -26,9 +26,20 @@ class InFlight:
         self.held: dict[int, Held] = {}  # every un-ACKed message, by stream sequence
         self.transit: list[list[Msg]] = []  # fetched, not yet ingested
         self.room = asyncio.Condition()  # notified when a flush empties the buffer
+        self._pauses = 0  # flushes waiting for the storage: fetch nothing more meanwhile
+
+    @property
+    def paused(self) -> bool:
+        return self._pauses > 0
+
+    async def pause(self, paused: bool) -> None:
+        """One more (or one fewer) wait for the storage; fetching resumes when none is left."""
+        self._pauses += 1 if paused else -1
+        async with self.room:
+            self.room.notify_all()
 
     def has_room(self) -> bool:
-        return (self.buffer.rows < self.opts.flush_rows
+        return (not self.paused and self.buffer.rows < self.opts.flush_rows
                 and self.buffer.nbytes < self.opts.max_buffer_bytes)
 
     def unacked(self) -> list[Msg]:

@@ -60,6 +60,23 @@ class Metrics:
         self.resubscribes = Counter("causality_sink_resubscribes",
                                     "pull subscriptions re-created (reconnect or stall)",
                                     registry=r)
+        self.oldest_age = Gauge("causality_sink_oldest_unconsumed_age_seconds",
+                                "age of the oldest EVENTS message the sinks have not ACKed "
+                                "(0: none); JetStream deletes it at the stream's max age",
+                                registry=r)
+        self.stream_max_age = Gauge("causality_sink_stream_max_age_seconds",
+                                    "the EVENTS stream's max age (nats.retention_s)",
+                                    registry=r)
+        self.storage_up = Gauge("causality_sink_storage_up",
+                                "0 while the warehouse storage is unreachable (messages held)",
+                                registry=r)
+        self.storage_up.set(1)
+        self.storage_outages = Counter("causality_sink_storage_outages",
+                                       "times the warehouse storage became unreachable",
+                                       registry=r)
+        self.isolated_writes = Counter("causality_sink_isolated_writes",
+                                       "messages written alone (suspects, or after a write "
+                                       "failed on reachable storage)", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +20,9 @@ from warehouse.layout import Partition
 from warehouse.schema import FILE_SCHEMA
 
 HOUR_US = 3_600_000_000
+#: With ``route(..., seqs=)``: the stream sequence of the message each row came from, so a flush
+#: can write one message's buffered rows alone. Dropped before a file is written.
+SEQ_COLUMN = "_seq"
 _APP_SHIFT = 32  # key = app code << 32 | hours since 1970 (< 2**32 until far past year 9999)
 
 
@@ -65,8 +69,9 @@ class Routed:
     duplicates: Counter[str] = field(default_factory=Counter)  # dropped, per app
 
 
-def route(rows: pa.Table, recent: RecentIds) -> Routed:
-    """Sort rows by (app, hour), drop recent duplicates per app, cut one table per partition."""
+def route(rows: pa.Table, recent: RecentIds, seqs: Sequence[int] | None = None) -> Routed:
+    """Sort rows by (app, hour), drop recent duplicates per app, cut one table per partition;
+    with ``seqs`` (the payloads' stream sequences), each row keeps its message's in ``_seq``."""
     out = Routed()
     if rows.num_rows == 0:
         return out
@@ -80,7 +85,7 @@ def route(rows: pa.Table, recent: RecentIds) -> Routed:
     ids = rows["event_id"].to_pylist()
     app_of = key >> _APP_SHIFT
     dups: list[int] = []
-    for start, end in _runs(app_of):
+    for start, end in runs(app_of):
         app = names[int(app_of[start])]
         found = recent.duplicates(app, ids[start:end])
         if found:
@@ -92,7 +97,9 @@ def route(rows: pa.Table, recent: RecentIds) -> Routed:
         rows, key = rows.filter(pa.array(keep)), key[keep]
     data = rows.select(FILE_SCHEMA.names)
     msgs = rows[MSG_COLUMN].to_numpy()
-    for start, end in _runs(key):
+    if seqs is not None:
+        data = data.append_column(SEQ_COLUMN, pa.array(np.asarray(seqs, np.int64)[msgs]))
+    for start, end in runs(key):
         k = int(key[start])
         part = Partition(names[k >> _APP_SHIFT], *_hour_names(k & 0xFFFF_FFFF))
         out.parts[part] = data.slice(start, end - start)
@@ -101,7 +108,7 @@ def route(rows: pa.Table, recent: RecentIds) -> Routed:
     return out
 
 
-def _runs(sorted_keys: np.ndarray) -> list[tuple[int, int]]:
+def runs(sorted_keys: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) of each run of equal values."""
     if len(sorted_keys) == 0:
         return []

@@ -5,6 +5,9 @@ nats.py reconnects by itself, for up to ``max_outage_s``. A pull subscription ma
 server restart (nats.py #504), so after a reconnect, a refused pull, or a stall seen in the
 consumer info, the fetch loop calls :meth:`Session.subscribe` again, which re-creates the
 consumer and the subscription.
+
+The lag poll also measures the backlog (:mod:`pipeline.backlog`): the age of the oldest event
+no sink has ACKed, against the stream's max age, logged past ``backlog_warn_fraction``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerInfo
 
-from pipeline.bus import ensure_streams, stream_configs
+from pipeline.backlog import Backlog, BacklogAlarm, BacklogError, measure
+from pipeline.bus import ensure_streams, server_list, stream_configs
 from pipeline.sink._config import SinkConfig
 from pipeline.sink._consumer import consumer_config, ensure_consumer, max_deliveries_subject
 from pipeline.sink._dlq import ensure_dead_letters
@@ -60,6 +65,9 @@ class Session:
         self._last_saturation_check = 0.0
         self._error_logged_at = -ERROR_LOG_EVERY_S
         self._errors_unlogged = 0
+        self.backlog: Backlog | None = None  # the last measured; None until the first poll
+        self._alarm = BacklogAlarm(log, self.opts.backlog_warn_fraction,
+                                   self.opts.backlog_error_fraction)
 
     @property
     def connected(self) -> bool:
@@ -75,7 +83,7 @@ class Session:
         attempts = max(1, math.ceil(self.opts.max_outage_s / RECONNECT_WAIT_S))
         try:
             self.nc = await nats.connect(
-                self.config.nats_url, name=f"causality-sink-{self.config.sink_id}",
+                server_list(self.config.nats_url), name=f"causality-sink-{self.config.sink_id}",
                 reconnect_time_wait=RECONNECT_WAIT_S, max_reconnect_attempts=attempts,
                 connect_timeout=5, allow_reconnect=True,
                 disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
@@ -136,6 +144,11 @@ class Session:
         self._empty_since = None
         return msgs
 
+    def not_idle(self) -> None:
+        """The sink chose not to pull (its buffer is full, or the storage is down): time spent
+        so is no sign of a stalled subscription."""
+        self._empty_since = None
+
     async def refused(self, err: nats.js.errors.APIError) -> None:
         """A pull was refused (e.g. the consumer was deleted): re-subscribe after a pause."""
         log(logging.WARNING, "pull request refused; re-subscribing", error=repr(err))
@@ -159,7 +172,8 @@ class Session:
         return (info.num_ack_pending or 0) >= self.opts.max_ack_pending
 
     async def poll_lag(self) -> None:
-        """Until the sink is done: the lag gauges from consumer info, and stall detection."""
+        """Until the sink is done: the lag and backlog gauges from consumer info, and stall
+        detection."""
         while not await set_within(self._done, self.opts.lag_poll_s):
             if self.js is None:
                 continue
@@ -170,6 +184,7 @@ class Session:
             pending, ack_pending = info.num_pending or 0, info.num_ack_pending or 0
             self.metrics.lag.set(pending)
             self.metrics.ack_pending.set(ack_pending)
+            await self._measure_backlog(info)
             stalled_for = time.monotonic() - (self._empty_since or time.monotonic())
             if (pending and ack_pending < self.opts.max_ack_pending
                     and stalled_for > 2 * self.opts.lag_poll_s + self.opts.fetch_timeout_s):
@@ -177,6 +192,18 @@ class Session:
                     pending=pending, empty_for_s=round(stalled_for, 1))
                 self.resubscribe = True
                 self._empty_since = None
+
+    async def _measure_backlog(self, info: ConsumerInfo) -> None:
+        assert self.js is not None
+        try:
+            backlog = await measure(self.js, self.config.streams.events, self.opts.durable,
+                                    info=info)
+        except BacklogError:
+            return  # NATS trouble: the connection's own logs and gauges say so
+        self.backlog = backlog
+        self.metrics.oldest_age.set(backlog.age_s)
+        self.metrics.stream_max_age.set(backlog.max_age_s)
+        self._alarm.check(backlog)
 
     async def release(self, unacked: list[Msg]) -> None:
         """NAK ``unacked`` (so other sinks get them now), send everything, disconnect."""

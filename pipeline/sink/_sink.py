@@ -7,9 +7,18 @@ tasks in one :class:`asyncio.TaskGroup` (one failing stops them all, loudly):
                        buffer (waiting while the buffer is over its caps).
 ``flush``              :mod:`pipeline.sink._flush`: write one file per partition, then ACK each
                        message whose partitions are all written. Never an ACK before that.
+                       Through a storage outage (:mod:`pipeline.sink._health`) it holds the
+                       messages and retries; a write failing on reachable storage is retried
+                       message by message, and only the failing one is dead-lettered.
 ``heartbeat``          :mod:`pipeline.sink._inflight`: in-progress for every un-ACKed message.
-``lag``                :mod:`pipeline.sink._session`: consumer info (lag gauges; stalls).
-``advisory``           :mod:`pipeline.sink._deadletter`: messages JetStream gave up on → DLQ.
+``lag``                :mod:`pipeline.sink._session`: consumer info (lag and backlog gauges;
+                       stalls).
+``advisory``           :mod:`pipeline.sink._deadletter`: a backstop; JetStream never gives up on
+                       the sink's messages, but if it did, the message is copied to the DLQ.
+
+Redelivery is not failure: a message NAKed at a stop, held through a storage outage or
+redelivered after a restart does not count toward dead-lettering (:mod:`pipeline.sink._intake`,
+:mod:`pipeline.sink._attempts`).
 
 The NATS connection, consumer and pull subscription (re-created after a reconnect) are the
 :class:`~pipeline.sink._session.Session`'s; the probes are :mod:`pipeline.probes`.
@@ -23,6 +32,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from pipeline.probes import NotReady, Probes, ProbeServer
+from pipeline.sink._attempts import Attempts
 from pipeline.sink._config import Outcome, SinkConfig, translate
 from pipeline.sink._deadletter import DeadLetterer
 from pipeline.sink._errors import SinkError
@@ -47,10 +57,12 @@ class Sink:
         self._session = Session(config, self.metrics, self._stopping, self._done,
                                 held=lambda: len(self._inflight.held))
         self._dead = DeadLetterer(config, self._session, self.metrics)
-        self._flusher = Flusher(config, self._inflight, self.metrics)
+        attempts = Attempts(config, self._session)
+        self._flusher = Flusher(config, self._inflight, self.metrics, self._dead, attempts,
+                                self._stopping)
         self._intake = Intake(config, self._session, self._inflight, self._flusher, self._dead,
-                              self.metrics, self._stopping, subscribed=self._subscribed)
-        self._probe = ProbeServer(Probes(self.metrics, self._check_ready))
+                              attempts, self.metrics, self._stopping, subscribed=self._subscribed)
+        self._probe = ProbeServer(Probes(self.metrics, self._check_ready, self._detail))
 
     def stop(self) -> None:
         """Stop fetching, flush, ACK, exit (within ``shutdown_timeout_s``). Idempotent."""
@@ -83,6 +95,8 @@ class Sink:
                     await asyncio.wait({main}, timeout=RELEASE_S / 2)
                     return outcome
             main.result()
+            if self._inflight.held:  # stopped during a storage outage
+                outcome = Outcome.HANDED_BACK
             return outcome
         except BaseExceptionGroup as group:
             err = translate(group)
@@ -132,6 +146,7 @@ class Sink:
         """NAK what is still held (so other sinks get it now), send everything, disconnect."""
         self.ready.clear()
         self._intake.close()
+        await self._flusher.hand_back()
         self._flusher.close()
         await self._session.release(self._inflight.unacked())
         if self.port:
@@ -139,7 +154,14 @@ class Sink:
         log(logging.INFO, "sink stopped", sink_id=self.config.sink_id,
             unacked=len(self._inflight.held))
 
+    def _detail(self) -> dict[str, Any]:
+        backlog = self._session.backlog
+        return {"backlog": backlog.detail()} if backlog is not None else {}
+
     async def _check_ready(self) -> None:
+        """Ready while consuming. A backlog, however old, does not make the sink unready: a
+        backed-up sink is the one that must keep working; it shows in ``/readyz``'s
+        ``backlog`` and the ``causality_sink_oldest_unconsumed_age_seconds`` gauge."""
         if self._stopping.is_set():
             raise NotReady("the sink is draining", code="draining",
                            hint="another sink of the same consumer takes the messages")
@@ -149,3 +171,9 @@ class Sink:
         if not self.ready.is_set():
             raise NotReady("the pull consumer is not bound yet", code="not_ready",
                            hint="wait")
+        if self._flusher.health.down:
+            health = self._flusher.health
+            raise NotReady(f"the warehouse storage is unreachable: {health.last_error}",
+                           code="storage_unavailable",
+                           hint="check the warehouse location (disk, S3 endpoint, credentials); "
+                                "the sink holds its messages and retries")

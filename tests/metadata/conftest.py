@@ -11,15 +11,20 @@ from sqlalchemy.engine import Engine as SqlEngine
 from metadata import open_db
 from tests.fixtures.postgres import Postgres, postgres
 
-__all__ = ["db", "postgres"]
+__all__ = ["db", "postgres", "store_url"]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlEngine]:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty store: a SQLite file, or a PostgreSQL database of its own."""
     if request.param == "sqlite":
-        engine = open_db(f"sqlite:///{tmp_path / 'meta.db'}")
-    else:
-        server: Postgres = request.getfixturevalue("postgres")
-        engine = open_db(server.url(server.create_database()))
+        return f"sqlite:///{tmp_path / 'meta.db'}"
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.url(server.create_database())
+
+
+@pytest.fixture
+def db(store_url: str) -> Iterator[SqlEngine]:
+    engine = open_db(store_url)
     yield engine
     engine.dispose()

@@ -78,3 +78,23 @@ def test_probe_thread_serves_a_process_that_is_not_async() -> None:
         server.shutdown()
     with pytest.raises(urllib.error.URLError):  # no longer listening
         urllib.request.urlopen(f"http://{host}:{port}/livez", timeout=2)
+
+
+def test_a_ready_answer_carries_the_process_detail_and_a_refusal_does_not() -> None:
+    async def scenario() -> None:
+        ready = _Ready()
+        detail = {"backlog": {"oldest_unconsumed_age_s": 12.5, "stream_max_age_s": 60.0,
+                              "fraction": 0.2083}}
+        server = ProbeServer(Probes(_Metrics(), ready, lambda: detail))
+        port = await server.start("127.0.0.1", 0)
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                    assert resp.status == 503 and "backlog" not in await resp.json()
+                ready.why = None
+                async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                    assert (resp.status, await resp.json()) == (200, {"status": "ok", **detail})
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())

@@ -15,10 +15,8 @@ import nats.errors
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.bus import ensure_streams, stream_configs
 from pipeline.natsd import NatsServer
 from pipeline.sink import Outcome, Sink, SinkError, get_dead_letter, replay
-from pipeline.sink._consumer import consumer_config, ensure_consumer
 from pipeline.sink._dlq import (
     H_CODE,
     H_DELIVERED,
@@ -33,7 +31,6 @@ from tests.fixtures.s3 import S3Server
 from tests.pipeline.sink._support import (
     bus,
     config,
-    options,
     publish,
     read_all,
     rows,
@@ -65,9 +62,10 @@ def test_n_events_become_exactly_n_rows(nats_server: NatsServer, tmp_path: Path)
             await until(b.settled, 10, "every message ACKed")
             async with aiohttp.ClientSession() as http:
                 base = f"http://127.0.0.1:{sink.port}"
-                for path in ("/livez", "/readyz"):
-                    async with http.get(base + path) as resp:
-                        assert (resp.status, await resp.json()) == (200, {"status": "ok"})
+                async with http.get(base + "/livez") as resp:
+                    assert (resp.status, await resp.json()) == (200, {"status": "ok"})
+                async with http.get(base + "/readyz") as resp:  # and maybe its backlog
+                    assert (resp.status, (await resp.json())["status"]) == (200, "ok")
                 async with http.get(base + "/metrics") as resp:
                     text = await resp.text()
             assert 'causality_sink_events_written_total{app_id="shop"} 3000.0' in text
@@ -126,65 +124,6 @@ def test_poison_goes_to_the_dlq_and_the_stream_keeps_flowing(
             assert _metric(sink, "causality_sink_dead_letters_total",
                            code="bad_batch_message") == 1
         assert sorted(written_ids(storage)) == sorted(before + after)
-
-    asyncio.run(scenario())
-
-
-async def _hold_deliveries(b: Any, n: int, ack_wait_s: float) -> None:
-    """Take the next message ``n`` times without ACKing it, as a sink crashing on it would."""
-    sub = await b.js.pull_subscribe_bind(durable="sink", stream=b.streams.events)
-    for _ in range(n):
-        msgs: list[Any] = []
-
-        async def got_one(box: list[Any] = msgs) -> bool:
-            try:
-                box.extend(await sub.fetch(1, timeout=0.5))
-            except TimeoutError:
-                return False
-            return True
-
-        await until(got_one, ack_wait_s + 5, "a (re)delivery")
-    await sub.unsubscribe()
-
-
-def test_max_deliver_exceeded_is_dead_lettered_on_receipt(
-        nats_server: NatsServer, tmp_path: Path) -> None:
-    async def scenario() -> None:
-        storage = Storage(str(tmp_path / "wh"))
-        async with bus(nats_server.url) as b:
-            opts = options(max_deliver=2, ack_wait_s=1.0)
-            await ensure_streams(b.js, stream_configs(b.streams))
-            await ensure_consumer(b.js, b.streams.events, consumer_config(opts, b.streams))
-            ids = await publish(b.js, b.streams, rows("shop", 10))
-            await _hold_deliveries(b, 2, opts.ack_wait_s)  # two attempts died
-            async with running(config(b, storage, max_deliver=2, ack_wait_s=1.0)):
-                await until(lambda: b.dlq_count(), 10, "the dead letter")
-                await until(b.settled, 10, "the consumer to settle")
-            letter = await b.js.get_msg(b.dead_letters.stream, 1)
-            assert (letter.headers or {})[H_CODE] == "max_deliver_exceeded"
-            assert (letter.headers or {})[H_DELIVERED] == "3"
-            assert written_ids(storage) == []
-            assert len(ids) == 10
-
-    asyncio.run(scenario())
-
-
-def test_jetstream_advisory_backstop(nats_server: NatsServer, tmp_path: Path) -> None:
-    """The sink died on the last allowed delivery: JetStream drops the message and says so."""
-    async def scenario() -> None:
-        storage = Storage(str(tmp_path / "wh"))
-        async with bus(nats_server.url) as b:
-            opts = options(max_deliver=1, ack_wait_s=1.0)
-            await ensure_streams(b.js, stream_configs(b.streams))
-            await ensure_consumer(b.js, b.streams.events, consumer_config(opts, b.streams))
-            await publish(b.js, b.streams, rows("shop", 10))
-            await _hold_deliveries(b, 2, opts.ack_wait_s)  # JetStream's max_deliver is 2
-            async with running(config(b, storage, max_deliver=1, ack_wait_s=1.0)):
-                await until(lambda: b.dlq_count(), 15, "the dead letter from the advisory")
-            letter = await b.js.get_msg(b.dead_letters.stream, 1)
-            assert (letter.headers or {})[H_CODE] == "max_deliver_exceeded"
-            assert "JetStream gave up" in (letter.headers or {})[H_ERROR]
-            assert letter.data and b'"rows"' in letter.data
 
     asyncio.run(scenario())
 
@@ -268,24 +207,6 @@ def test_deadline_passes_without_acking_unwritten(nats_server: NatsServer,
     asyncio.run(scenario())
 
 
-def test_storage_failure_stops_the_sink_loudly(nats_server: NatsServer, tmp_path: Path) -> None:
-    async def scenario() -> None:
-        blocking = _BlockingStorage(str(tmp_path / "wh"))
-        blocking.release.set()  # every write fails at once
-        async with bus(nats_server.url) as b:
-            sink = Sink(config(b, blocking))
-            task = asyncio.create_task(sink.run())
-            await until(sink.ready.is_set, 20, "ready")
-            await publish(b.js, b.streams, rows("shop", 100))
-            with pytest.raises(SinkError) as caught:
-                await asyncio.wait_for(task, 20)
-            assert caught.value.code == "write_failed"
-            info = await b.consumer()
-            assert info.ack_floor.stream_seq == 0
-
-    asyncio.run(scenario())
-
-
 async def _publish_steadily(b: Any, batch: list[dict[str, Any]], pause_s: float) -> list[str]:
     """One message at a time, retried through a server outage (same Nats-Msg-Id: stored once)."""
     ids: list[str] = []
@@ -361,5 +282,41 @@ def test_oversized_dead_letter_is_cut_and_not_replayed(nats_server: NatsServer) 
             with pytest.raises(SinkError) as caught:
                 await replay(b.js, b.dead_letters, 1)
             assert caught.value.code == "dead_letter_truncated"
+
+    asyncio.run(scenario())
+
+
+def test_backlog_age_is_a_gauge_a_readyz_detail_and_a_warning(
+        nats_server: NatsServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="causality.sink")
+
+    async def scenario() -> None:
+        storage = Storage(str(tmp_path / "wh"))
+        async with bus(nats_server.url) as b:
+            # 50 rows stay buffered, un-ACKed, until 50 more make flush_rows; any age warns.
+            cfg = config(b, storage, flush_rows=100, flush_interval_s=60.0, ack_wait_s=120.0,
+                         backlog_warn_fraction=1e-9)
+            async with running(cfg) as (sink, _), aiohttp.ClientSession() as http:
+                readyz = f"http://127.0.0.1:{sink.port}/readyz"
+                await publish(b.js, b.streams, rows("shop", 50))
+                age = "causality_sink_oldest_unconsumed_age_seconds"
+                await until(lambda: _metric(sink, age) > 0, 10, "a backlog age")
+                assert _metric(sink, "causality_sink_stream_max_age_seconds") == cfg.retention_s
+                async with http.get(readyz) as resp:  # backed up, and still ready
+                    assert resp.status == 200
+                    body = await resp.json()
+                assert body["status"] == "ok"
+                assert body["backlog"]["stream_max_age_s"] == cfg.retention_s
+                assert 0 < body["backlog"]["oldest_unconsumed_age_s"] < 60
+                warned = [r for r in caplog.records if r.levelno == logging.WARNING
+                          and "unread" in r.getMessage()]
+                assert warned and vars(warned[0])["fields"]["durable"] == cfg.options.durable
+
+                await publish(b.js, b.streams, rows("shop", 50, start=50))
+                await until(b.settled, 20, "the backlog to be written and ACKed")
+                await until(lambda: _metric(sink, age) == 0, 10, "the age gauge back at 0")
+                async with http.get(readyz) as resp:
+                    assert (await resp.json())["backlog"]["fraction"] == 0
+                assert any("back under" in r.getMessage() for r in caplog.records)
 
     asyncio.run(scenario())
