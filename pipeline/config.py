@@ -44,6 +44,10 @@ class NatsSettings(Section):
     cluster_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                      description="run `causality nats` as a cluster node")
     cluster_port: int = Field(6222, ge=0, le=65535, description="route port; 0 picks one")
+    monitor_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="`causality nats`'s monitoring port (/healthz, /varz, /jsz: probes and "
+                    "the Prometheus exporter); default: a free one (8222 by convention)")
     routes: tuple[str, ...] = Field((), description="nats-route://host:port of every node")
     store_dir: Path | None = Field(None, description="default: <data_dir>/nats")
     # JetStream acknowledges at once and fsyncs on this interval; "always" fsyncs every write.

@@ -10,6 +10,9 @@ from causality.cli._app import settings_of, signal_latch
 @click.command()
 @click.option("--port", type=click.IntRange(0, 65535), default=None,
               help="Client port (default: nats.port setting; 0 picks a free one).")
+@click.option("--monitor-port", type=click.IntRange(0, 65535), default=None,
+              help="Monitoring port: /healthz for probes, /varz and /jsz for the Prometheus "
+                   "exporter (default: nats.monitor_port, else a free one).")
 @click.option("--cluster", "cluster_name", default=None, metavar="NAME",
               help="Run as one node of the JetStream cluster NAME (default: nats.cluster_name; "
                    "unset: a single server).")
@@ -22,7 +25,7 @@ from causality.cli._app import settings_of, signal_latch
               help="nats-route://host:port of a node; repeat for every node, this one may be "
                    "listed too (default: nats.routes).")
 @click.pass_context
-def nats(ctx: click.Context, port: int | None, cluster_name: str | None,
+def nats(ctx: click.Context, port: int | None, monitor_port: int | None, cluster_name: str | None,
          server_name: str | None, cluster_port: int | None, routes: tuple[str, ...]) -> None:
     """Run the embedded NATS server with JetStream, storing under the data dir.
 
@@ -38,6 +41,7 @@ def nats(ctx: click.Context, port: int | None, cluster_name: str | None,
     server = NatsServer(NatsConfig(
         store_dir=s.nats_store_dir.resolve(), host=n.host,
         port=n.port if port is None else port, sync_interval=n.sync_interval,
+        monitor_port=(monitor_port if monitor_port is not None else n.monitor_port) or 0,
         server_name=server_name or n.server_name, cluster_name=cluster_name or n.cluster_name,
         cluster_port=n.cluster_port if cluster_port is None else cluster_port,
         routes=routes or n.routes,

@@ -1,12 +1,14 @@
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from causality.cli import main
+from tests.fixtures.ports import free_port
 
 
 def test_help_lists_only_registered_working_commands() -> None:
@@ -52,13 +54,19 @@ def test_demo_data_command_writes_layout(tmp_path: Path) -> None:
 
 
 def test_nats_command_runs_server_until_sigterm(tmp_path: Path) -> None:
-    env = {"CAUSALITY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    """The monitoring port is the one asked for (probes and the exporter need it fixed)."""
+    monitor = free_port()
+    env = {"CAUSALITY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin",
+           "CAUSALITY_NATS_MONITOR_PORT": str(monitor)}
     proc = subprocess.Popen([sys.executable, "-m", "causality", "nats", "--port", "0"],
                             env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert "nats-server ready at nats://" in line
+        assert f"monitoring http://127.0.0.1:{monitor})" in line
+        with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/healthz", timeout=5) as resp:
+            assert resp.status == 200
         proc.terminate()
         assert proc.wait(30) == 0
     finally:
