@@ -119,7 +119,8 @@ def run_interval(interval_s: float, args: argparse.Namespace) -> dict[str, Any]:
                    "CAUSALITY_METADATA_URL": db_url, "CAUSALITY_STORAGE_WAREHOUSE": str(warehouse),
                    "CAUSALITY_SINK_HTTP_PORT": "0", "CAUSALITY_LOG_LEVEL": "info",
                    "CAUSALITY_SINK_FLUSH_INTERVAL_S": f"{interval_s:g}",
-                   "CAUSALITY_INGEST_RATE_LIMIT_EVENTS_PER_S": "0"}
+                   "CAUSALITY_INGEST_RATE_LIMIT_EVENTS_PER_S": "0",
+                   "CAUSALITY_INGEST_DRAIN_DELAY_S": "0"}
             procs.append(_start(["ingest", "--port", "0"], env, tmp / "ingest.log",
                                 b"ingest ready at "))
             url = _ingest_url(tmp / "ingest.log")

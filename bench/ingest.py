@@ -347,7 +347,8 @@ def _measure(args: argparse.Namespace, ctx: Any, sync_interval: str) -> dict[str
             store = KeyStore(open_db(db_url))
             keys = [store.create(f"bench{i}")[1] for i in range(APPS)]
             env = {**os.environ, "CAUSALITY_DATA_DIR": str(tmp), "CAUSALITY_NATS_URL": server.url,
-                   "CAUSALITY_METADATA_URL": db_url, "CAUSALITY_LOG_LEVEL": "warning"}
+                   "CAUSALITY_METADATA_URL": db_url, "CAUSALITY_LOG_LEVEL": "warning",
+                   "CAUSALITY_INGEST_DRAIN_DELAY_S": "0"}
             ingest = subprocess.Popen(
                 [sys.executable, "-c", "from causality.cli.ingest import ingest; ingest()",
                  "--port", "0", "--workers", str(args.workers)],

@@ -281,7 +281,7 @@ def latency(url: str, tmp: Path, receiver: Receiver, rate: int, seconds: float) 
     env = {**os.environ, "CAUSALITY_DATA_DIR": str(data), "CAUSALITY_NATS_URL": url,
            "CAUSALITY_METADATA_URL": db_url, "CAUSALITY_LOG_LEVEL": "warning",
            "CAUSALITY_REACTOR_MONITORS": "false", "CAUSALITY_REACTOR_HTTP_PORT": "0",
-           "CAUSALITY_INGEST_RATE_LIMIT_EVENTS_PER_S": "0"}
+           "CAUSALITY_INGEST_RATE_LIMIT_EVENTS_PER_S": "0", "CAUSALITY_INGEST_DRAIN_DELAY_S": "0"}
     from causality.settings import load_settings
     from causality.wiring import reactor_key
 

@@ -8,6 +8,9 @@ Sources, strongest first: keyword overrides, environment variables ``CAUSALITY_<
 file (``--config``, sections like ``[nats]``), then the defaults below. Values are validated at
 start; a wrong one stops the program with a :class:`~causality.errors.ConfigError` naming the
 setting, the value and what is allowed.
+
+:func:`load_settings` then sizes a few settings from the container's memory limit when they were
+not set (:mod:`causality.container`); ``Settings(...)`` built directly is not sized.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,6 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from causality.container import Sizing, memory_limit, sizing
 from causality.errors import ConfigError
 from guardrails.config import GuardrailsSettings
 from pipeline.config import (
@@ -80,6 +84,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     workspace: WorkspaceSettings = WorkspaceSettings()
     guardrails: GuardrailsSettings = GuardrailsSettings()
+    _sizing: Sizing | None = PrivateAttr(None)
 
     @classmethod
     def settings_customise_sources(
@@ -112,6 +117,11 @@ class Settings(BaseSettings):
     def reactor_key_file(self) -> Path:
         return self.reactor.secret_key_file or self.data_dir / "reactor.key"
 
+    @property
+    def sizing(self) -> Sizing | None:
+        """What was sized from the container and from what (None: not sized, built directly)."""
+        return self._sizing
+
     def policy(self, tenant_app_id: str | None = None) -> Policy:
         """The guardrails' policy for a query (filtered to ``tenant_app_id`` when given)."""
         return self.guardrails.policy(max_rows=self.query.max_rows,
@@ -142,7 +152,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
                 **{**Settings.model_config, "toml_file": config_file})},
         )
     try:
-        return cls(**overrides)
+        return _sized(cls(**overrides))
     except ValidationError as err:
         raise _config_error(err) from None
     except ValueError as err:  # e.g. a TOML syntax error or undecodable env JSON
@@ -151,6 +161,24 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             code="config_unreadable",
             hint="check the TOML syntax of --config and the CAUSALITY_* variables",
         ) from None
+
+
+def _sized(settings: Settings) -> Settings:
+    """``settings`` with the settings left unset sized from the container's memory limit
+    (:mod:`causality.container`; ``CAUSALITY_CGROUP_ROOT`` points at another cgroup mount)."""
+    plan = sizing(settings.query, settings.sink, memory_limit())
+    changes: dict[str, dict[str, Any]] = {}
+    for item in plan.settings:
+        if item.derived:
+            changes.setdefault(item.section, {})[item.name] = item.value
+    sections = {}
+    for name, values in changes.items():
+        section: BaseModel = getattr(settings, name)
+        explicit = {key: getattr(section, key) for key in section.model_fields_set}
+        sections[name] = type(section)(**explicit, **values)
+    out = settings.model_copy(update=sections)
+    out._sizing = plan
+    return out
 
 
 def _config_error(err: ValidationError) -> ConfigError:
@@ -196,6 +224,8 @@ def masked(settings: Settings) -> dict[str, Any]:
         "nats_store_dir": str(settings.nats_store_dir),
         "metadata_db_url": _mask_url(settings.metadata_db_url),
     }
+    if settings.sizing is not None:
+        data["sizing"] = settings.sizing.as_dict()
     return data
 
 

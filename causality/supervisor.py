@@ -64,6 +64,9 @@ class Supervisor:
         env["CAUSALITY_DATA_DIR"] = str(self.settings.data_dir.resolve())
         if self.nats is not None:
             env["CAUSALITY_NATS_URL"] = self.nats.url
+        if "drain_delay_s" not in self.settings.ingest.model_fields_set:
+            # No load balancer to drain on a laptop: Ctrl-C stops ingest at once.
+            env["CAUSALITY_INGEST_DRAIN_DELAY_S"] = "0"
         return env
 
     def start_nats(self) -> NatsServer:

@@ -102,13 +102,26 @@ class IngestSettings(Section):
     key_cache_ttl_s: float = Field(5.0, ge=0, description="a revoked key works this long")
     key_negative_ttl_s: float = Field(1.0, ge=0, description="an unknown key is re-checked after")
     # On SIGTERM /readyz answers 503 for drain_delay_s while requests are still served (so a
-    # load balancer stops sending), then the listener closes and in-flight requests finish.
-    drain_delay_s: float = Field(0.0, ge=0, le=300)
+    # load balancer stops sending), then the listener closes and in-flight requests finish, all
+    # within shutdown_timeout_s. 5 s: a few seconds for Kubernetes to take the pod out of its
+    # endpoints, as long as a fast readiness probe needs to fail (periodSeconds 5 x
+    # failureThreshold 1, or 2 x 2); with a slower probe set at least period x threshold (the
+    # Helm chart sets 15 for its probe of 5 x 2). `causality up` sets 0.
+    drain_delay_s: float = Field(5.0, ge=0, le=300)
     shutdown_timeout_s: float = Field(20.0, gt=0, description="SIGTERM to exit, at most")
     gc_interval_s: float = Field(
         1.0, gt=0, le=60,
         description="a server process collects cyclic garbage on this timer instead of "
                     "after every 700 allocations (more throughput, steadier p99)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IngestSettings:
+        if self.drain_delay_s >= self.shutdown_timeout_s:
+            raise ValueError(f"drain_delay_s ({self.drain_delay_s:g}) must be less than "
+                             f"shutdown_timeout_s ({self.shutdown_timeout_s:g}): the drain "
+                             "delay is part of the shutdown deadline, and requests in flight "
+                             "need the rest")
+        return self
 
 
 class SinkSettings(Section):
@@ -118,6 +131,8 @@ class SinkSettings(Section):
     when it holds ``flush_rows`` rows or ``max_buffer_bytes`` bytes (Arrow; the process holds at
     most about twice that: one buffer filling, one being written) or its oldest row is
     ``flush_interval_s`` old, and then ACKs the messages whose files are all written.
+    ``max_buffer_bytes`` left unset is sized from a container memory limit (1/8 of it, see
+    ``causality.container``).
     """
 
     durable: str = Field("sink", pattern=r"^[A-Za-z0-9_-]{1,64}$",
@@ -151,7 +166,9 @@ class SinkSettings(Section):
     backlog_error_fraction: float = Field(0.9, gt=0, le=1)
     max_outage_s: float = Field(120.0, gt=0,
                                 description="NATS unreachable this long stops the sink")
-    shutdown_timeout_s: float = Field(30.0, gt=0, description="SIGTERM to exit, at most")
+    # 20 s: inside Kubernetes' default 30 s grace period with 10 s to spare (what is not ACKed
+    # by then is redelivered to another sink, so a cut-short drain loses nothing).
+    shutdown_timeout_s: float = Field(20.0, gt=0, description="SIGTERM to exit, at most")
     dlq_retention_s: float = Field(30 * 24 * 3600.0, gt=0,
                                    description="dead letters kept this long")
     http_host: str = "127.0.0.1"

@@ -19,7 +19,7 @@ KIND_MODULES = {kind.model.__module__ for kind in KINDS.values()}
 PUBLIC_MODULES = {
     "causality": {
         "causality.api", "causality.cli", "causality.cli.ai", "causality.cli.backlog",
-        "causality.cli.config",
+        "causality.cli.config", "causality.container",
         "causality.cli.data", "causality.cli.destinations",
         "causality.cli.ingest", "causality.cli.metadata", "causality.cli.monitors",
         "causality.cli.nats", "causality.cli.notebook", "causality.cli.reactions",

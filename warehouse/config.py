@@ -37,6 +37,10 @@ class StorageSettings(Section):
 
 
 class QuerySettings(Section):
+    """The query engine. ``duckdb_memory_limit`` and ``duckdb_cache_mb`` left unset are sized
+    from a container memory limit by the composition root (half and a quarter of it, see
+    ``causality.container``); these defaults hold without one."""
+
     engine: Literal["duckdb", "trino"] = "duckdb"
     max_rows: int = Field(10_000, ge=1, le=1_000_000)
     timeout_s: float = Field(60.0, gt=0, le=3600)

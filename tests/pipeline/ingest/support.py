@@ -120,8 +120,9 @@ async def _read_stream(url: str, stream: str) -> list[tuple[str, dict[str, str],
 
 
 def make_settings(tmp_path: Path, nats_url: str, **ingest: Any) -> Settings:
+    """Settings of an edge in a test: no drain delay unless asked (stops at once)."""
     return Settings(data_dir=tmp_path, metadata_url=f"sqlite:///{tmp_path / 'meta.db'}",
-                    nats={"url": nats_url}, ingest={"port": 0, **ingest})
+                    nats={"url": nats_url}, ingest={"port": 0, "drain_delay_s": 0, **ingest})
 
 
 def track(n: int = 0, **extra: Any) -> dict[str, Any]:

@@ -32,7 +32,8 @@ class Process:
         self.key = KeyStore(open_db(db)).create("shop")[1]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CAUSALITY_DATA_DIR": str(tmp_path),
                "CAUSALITY_NATS_URL": nats_url, "CAUSALITY_METADATA_URL": db,
-               **{f"CAUSALITY_INGEST_{k.upper()}": str(v) for k, v in ingest.items()}}
+               **{f"CAUSALITY_INGEST_{k.upper()}": str(v)
+                  for k, v in {"drain_delay_s": 0, **ingest}.items()}}
         self.proc = subprocess.Popen([sys.executable, "-c", RUN_INGEST, "--port", "0", *args],
                                      cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
