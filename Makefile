@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 DATA   ?= .causality
 DEMO_EVENTS ?= 200000
 
-.PHONY: help up install install-test trino chromium postgresql wrk bench-ingest test test-fast test-browser lint typecheck clean
+.PHONY: help up install install-test trino chromium postgresql wrk helm promtool image bench-ingest test test-fast test-browser lint typecheck clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,6 +56,31 @@ wrk:  ## install Debian's wrk, the load generator of bench/ingest.py (when run a
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
 	else echo "wrk missing: run 'sudo apt-get install wrk'" >&2; exit 1; fi
 
+# Helm, built from its Go module (pinned) into the cache dir once; tests/deploy runs it.
+GO           ?= /usr/local/go/bin/go
+HELM_VERSION := v4.3.2
+HELM         := $(HOME)/.cache/causality/tools/helm-$(HELM_VERSION)/helm
+
+helm: $(HELM)  ## build Helm (HELM_VERSION, pinned) from its Go module once, for tests/deploy
+
+$(HELM):
+	GOBIN=$(dir $@) $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
+
+# promtool, built from Prometheus's Go module (pinned) once; tests/deploy checks and unit-tests
+# the alerting rules in deploy/prometheus with it.
+PROMTOOL_VERSION := v0.316.0
+PROMTOOL         := $(HOME)/.cache/causality/tools/promtool-$(PROMTOOL_VERSION)/promtool
+
+promtool: $(PROMTOOL)  ## build promtool (PROMTOOL_VERSION, pinned) from its Go module once
+
+$(PROMTOOL):
+	GOBIN=$(dir $@) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+# The OCI image of every process, from Debian's packages and the pinned wheels (deploy/image):
+# about 4.5 min cold, 1.5 min with the Debian rootfs and wheels cached in ~/.cache/causality.
+image: install  ## build the image causality:<version>-<git sha> and dist/causality-<tag>.oci.tar
+	deploy/image/build
+
 bench-ingest: install-test wrk  ## the ingest benchmark (wrk load, 2 workers)
 	$(PY) bench/ingest.py
 
@@ -69,14 +94,14 @@ lint: install-test  ## ruff and mypy (platform packages, and the SDK on its own)
 
 # Playwright's sync API breaks a later asyncio.run() in the same process: browser tests run on
 # their own, after everything else.
-test: install-test trino chromium postgresql lint  ## install everything tests need, then run every test
+test: install-test trino chromium postgresql helm promtool image lint  ## install everything tests need, then run every test
 	$(VENV)/bin/pytest -m "not browser"
 	$(VENV)/bin/pytest -m browser -o cache_dir=.pytest_cache/browser
 
 test-browser: install-test chromium  ## only the browser tests (Playwright + Debian's chromium)
 	$(VENV)/bin/pytest -m browser -o cache_dir=.pytest_cache/browser
 
-test-fast: install-test postgresql  ## the inner loop: everything but the Trino and browser suites
+test-fast: install-test postgresql helm promtool  ## the inner loop: everything but the Trino and browser suites
 	$(VENV)/bin/pytest -m "not trino and not browser"
 
 clean:  ## remove the venv and local data (not the Trino cache)
