@@ -57,13 +57,14 @@ wrk:  ## install Debian's wrk, the load generator of bench/ingest.py (when run a
 	else echo "wrk missing: run 'sudo apt-get install wrk'" >&2; exit 1; fi
 
 # Helm, built from its Go module (pinned) into the cache dir once; tests/deploy runs it.
-GO           ?= /usr/local/go/bin/go
+GO           ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 HELM_VERSION := v4.3.2
 HELM         := $(HOME)/.cache/causality/tools/helm-$(HELM_VERSION)/helm
 
 helm: $(HELM)  ## build Helm (HELM_VERSION, pinned) from its Go module once, for tests/deploy
 
 $(HELM):
+	@command -v $(GO) >/dev/null || { echo "go missing: install Go 1.26 (it builds helm and promtool)" >&2; exit 1; }
 	GOBIN=$(dir $@) $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 
 # promtool, built from Prometheus's Go module (pinned) once; tests/deploy checks and unit-tests
@@ -74,6 +75,7 @@ PROMTOOL         := $(HOME)/.cache/causality/tools/promtool-$(PROMTOOL_VERSION)/
 promtool: $(PROMTOOL)  ## build promtool (PROMTOOL_VERSION, pinned) from its Go module once
 
 $(PROMTOOL):
+	@command -v $(GO) >/dev/null || { echo "go missing: install Go 1.26 (it builds helm and promtool)" >&2; exit 1; }
 	GOBIN=$(dir $@) $(GO) install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 
 # The OCI image of every process, from Debian's packages and the pinned wheels (deploy/image):

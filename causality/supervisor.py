@@ -72,7 +72,8 @@ class Supervisor:
     def start_nats(self) -> NatsServer:
         s = self.settings
         self.nats = NatsServer(NatsConfig(store_dir=s.nats_store_dir.resolve(), host=s.nats.host,
-                                          port=s.nats.port, sync_interval=s.nats.sync_interval),
+                                          port=s.nats.port, sync_interval=s.nats.sync_interval,
+                                          max_file_store=s.nats.max_file_store),
                                log_file=self.logs / "nats.log").start()
         return self.nats
 
@@ -163,7 +164,8 @@ def run_up(settings: Settings, *, demo_events: int, exit_after_demo: bool, stop:
     sup = Supervisor(settings)
     try:
         _start_pipeline(sup, echo)
-        _load_demo_if_empty(sup, demo_events, stop, echo)
+        if _load_demo_if_empty(sup, demo_events, stop, echo):
+            _starter_dashboards(settings, echo)
         sup.spawn("compactor", "compact")
         _start_workspace(sup, echo)
         from warehouse.demo import read_back_summary
@@ -199,15 +201,16 @@ def _start_pipeline(sup: Supervisor, echo: Callable[[str], None]) -> None:
 
 
 def _load_demo_if_empty(sup: Supervisor, demo_events: int, stop: Event,
-                        echo: Callable[[str], None]) -> None:
-    """Send demo events through ingest into an empty warehouse, wait for them, compact them."""
+                        echo: Callable[[str], None]) -> bool:
+    """Send demo events through ingest into an empty warehouse, wait for them, compact them;
+    whether it did."""
     from pipeline.compactor import CompactionPolicy, run_once
     from warehouse.engines import open_engine
 
     s = sup.settings
     engine = open_engine("duckdb", warehouse=s.warehouse_uri)
     if _count(engine) != 0 or not demo_events:
-        return
+        return False
     started = time.perf_counter()
     sent = load_demo(sup, demo_events)
     echo(f"demo     {sent:,} events sent through ingest in "
@@ -225,6 +228,24 @@ def _load_demo_if_empty(sup: Supervisor, demo_events: int, stop: Event,
     if landed != sent:
         raise SupervisorError(f"only {landed:,} of {sent:,} demo events landed",
                               code="demo_incomplete", hint="see the logs in data_dir")
+    return True
+
+
+def _starter_dashboards(settings: Settings, echo: Callable[[str], None]) -> None:
+    """Each demo app's Overview dashboard, built from the events that just landed."""
+    from causality.wiring import metadata
+    from workspace.service import Workspace
+    from workspace.starter import ensure_overviews
+
+    ws = Workspace(settings, db=metadata(settings), long_running=False)
+    try:
+        made = ensure_overviews(ws)
+    except CausalityError as err:  # a courtesy: the workspace starts without them
+        echo(f"starter  no Overview dashboards: {err.message}")
+        return
+    finally:
+        ws.close()
+    echo(f"starter  Overview dashboards: {', '.join(b.name for b in made) or 'none'}")
 
 
 def _count(engine: Any) -> int:

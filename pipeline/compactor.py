@@ -34,6 +34,7 @@ from typing import IO
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from causality.errors import CausalityError
 from pipeline.errors import PipelineError
 from warehouse.layout import Partition
 from warehouse.schema import FILE_SCHEMA
@@ -43,6 +44,7 @@ COMPACTED_PREFIX = "c-"
 GRACE_S = 3600.0
 TARGET_BYTES = 256 * 1024 * 1024
 INTERVAL_S = 300.0
+RETRY_S = 10.0  # first retry after a failed pass; doubles up to the interval
 
 log = logging.getLogger("causality.compactor")
 
@@ -158,13 +160,32 @@ def run_once(storage: Storage, policy: CompactionPolicy,
 
 def run_forever(storage: Storage, policy: CompactionPolicy, interval_s: float,
                 stop: threading.Event, after_run: Callable[[], None] | None = None,
-                on_result: Callable[[RunResult], None] | None = None) -> None:
+                on_result: Callable[[RunResult], None] | None = None,
+                on_failure: Callable[[str], None] | None = None,
+                retry_s: float = RETRY_S) -> None:
     """Compact every ``interval_s`` until ``stop``; ``after_run`` (e.g. registering new
-    partitions with Trino) runs after each pass, ``on_result`` gets each pass's result."""
+    partitions with Trino) runs after each pass, ``on_result`` gets each pass's result.
+
+    A pass that fails (storage down, another compactor, a file it cannot read) is logged with
+    its error code and handed to ``on_failure``; the compactor keeps running and retries
+    after a backoff that starts at ``retry_s`` and doubles up to ``interval_s``, so one bad
+    night does not turn into a crash loop that resets its metrics."""
+    failures = 0
     while not stop.is_set():
-        result = run_once(storage, policy)
-        if after_run is not None:
-            after_run()
+        try:
+            result = run_once(storage, policy)
+            if after_run is not None:
+                after_run()
+        except Exception as err:  # any failed pass is counted and retried
+            failures += 1
+            code = err.code if isinstance(err, CausalityError) else "compaction_failed"
+            log.error("compaction pass failed (code %s, %d in a row): %s", code, failures, err,
+                      exc_info=not isinstance(err, CausalityError))
+            if on_failure is not None:
+                on_failure(code)
+            stop.wait(min(interval_s, retry_s * 2 ** (failures - 1)))
+            continue
+        failures = 0
         if on_result is not None:
             on_result(result)
         stop.wait(interval_s)

@@ -1,7 +1,9 @@
 """The compactor's metrics, and its probes (:mod:`pipeline.probes`) on a port of their own.
 
-Metrics: compaction runs, partitions compacted, files removed and written, rows read,
-duplicates removed, bytes before and after, seconds per run, and the time of the last run.
+Metrics: compaction runs and failed passes, partitions compacted, files removed and written,
+rows read, duplicates removed, bytes before and after, seconds per run, the time of the last
+run, and the process's start time and interval (so an alert sees a compactor that has been up
+for several intervals without finishing a pass, though its last-run time is 0).
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import threading
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from pipeline.compactor import RunResult
+from pipeline.compactor import INTERVAL_S, RunResult
 from pipeline.probes import NotReady, Probes, ProbeThread
 
 
 class CompactorMetrics:
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self) -> None:
+    def __init__(self, interval_s: float = INTERVAL_S) -> None:
+        self.last_failure: str | None = None  # the code of the last pass, if it failed
         self.registry = CollectorRegistry()
         r = self.registry
         self.runs = Counter("causality_compactor_runs_total", "compaction passes", registry=r)
@@ -40,8 +43,19 @@ class CompactorMetrics:
                                  buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 1800), registry=r)
         self.last_run = Gauge("causality_compactor_last_run_timestamp_seconds",
                               "unix time of the last finished pass", registry=r)
+        self.started = Gauge("causality_compactor_start_timestamp_seconds",
+                             "unix time the compactor started", registry=r)
+        self.started.set_to_current_time()
+        self.interval = Gauge("causality_compactor_interval_seconds",
+                              "compactor.interval_s: seconds between passes", registry=r)
+        self.interval.set(interval_s)
+
+    def failed(self, code: str) -> None:
+        self.failures.inc()
+        self.last_failure = code
 
     def observe(self, result: RunResult) -> None:
+        self.last_failure = None
         self.runs.inc()
         self.seconds.observe(result.seconds)
         self.last_run.set_to_current_time()
@@ -60,11 +74,16 @@ class CompactorMetrics:
 
 def serve(metrics: CompactorMetrics, host: str, port: int,
           ready: threading.Event) -> ProbeThread:
-    """Start the probes in a daemon thread; ``ready`` is set once the first pass finished."""
+    """Start the probes in a daemon thread; ``ready`` is set once the first pass finished.
+    Unready while the last pass failed, too (it is retried)."""
 
-    async def first_pass_done() -> None:
+    async def last_pass_done() -> None:
+        failure = metrics.last_failure
+        if failure is not None:
+            raise NotReady("the last compaction pass failed", code="compaction_failing",
+                           hint="see the compactor's log; the pass is retried", failure=failure)
         if not ready.is_set():
             raise NotReady("the first compaction pass has not finished", code="not_ready",
                            hint="wait")
 
-    return ProbeThread(Probes(metrics, first_pass_done), host, port, name="compactor-http")
+    return ProbeThread(Probes(metrics, last_pass_done), host, port, name="compactor-http")

@@ -52,6 +52,10 @@ class NatsSettings(Section):
     store_dir: Path | None = Field(None, description="default: <data_dir>/nats")
     # JetStream acknowledges at once and fsyncs on this interval; "always" fsyncs every write.
     sync_interval: str = Field("10s", pattern=r"^(always|\d+(ms|s|m))$")
+    max_file_store: str = Field(
+        "10G", pattern=r"^[1-9]\d*[KMGT]?B?$",
+        description="JetStream's disk cap (e.g. 10G, 500M); keep it near 85 % of the volume so "
+                    "the streams refuse publishes before the disk fills")
     # The EVENTS and QUARANTINE streams (pipeline.bus): how long messages are kept, and the
     # window within which a re-sent batch (same Nats-Msg-Id) is stored once.
     retention_s: float = Field(7 * 24 * 3600.0, gt=0, description="stream max age")

@@ -33,6 +33,9 @@ from pipeline.errors import NatsServerError
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 _POLL_S = 0.02
+MAX_FILE_STORE = "10G"
+#: Where nats-server writes its output unless told: this file, relative to the store dir.
+STORE_LOG = Path("nats-server.log")
 
 
 def binary() -> Path:
@@ -59,7 +62,7 @@ class NatsConfig:
     monitor_port: int = 0
     # JetStream's own default fsyncs every 2 minutes; we default to 10 s (see DESIGN.md notes).
     sync_interval: str = "10s"
-    max_file_store: str = "10G"
+    max_file_store: str = MAX_FILE_STORE  # JetStream's cap on disk; keep it below the volume
     server_name: str | None = None  # default in a cluster: kept in store_dir (see name)
     cluster_name: str | None = None  # set: run as a node of this JetStream cluster
     cluster_host: str | None = None  # default: host
@@ -124,11 +127,16 @@ class NatsConfig:
 
 
 class NatsServer:
-    """A started ``nats-server`` process; ``url`` is known once :meth:`start` returns."""
+    """A started ``nats-server`` process; ``url`` is known once :meth:`start` returns.
 
-    def __init__(self, config: NatsConfig, log_file: Path | None = None):
+    Its output goes to ``log_file`` (a relative path is under the store dir), or with
+    ``log_file=None`` to this process's stdout and stderr (``causality nats`` in a container,
+    where ``kubectl logs`` and the runtime's rotation take it).
+    """
+
+    def __init__(self, config: NatsConfig, log_file: Path | None = STORE_LOG):
         self.config = config
-        self.log_file = log_file or config.store_dir / "nats-server.log"
+        self.log_file = None if log_file is None else config.store_dir / log_file
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.monitor_url = ""
@@ -144,12 +152,13 @@ class NatsServer:
             stale.unlink()
         conf = cfg.store_dir / "nats-server.conf"
         conf.write_text(cfg.render(ports_dir))
-        log = self.log_file.open("ab")
+        log = None if self.log_file is None else self.log_file.open("ab")
         self.proc = subprocess.Popen(
-            [str(binary()), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            [str(binary()), "-c", str(conf)], stdout=log,
+            stderr=None if log is None else subprocess.STDOUT, start_new_session=True,
         )
-        log.close()
+        if log is not None:
+            log.close()
         try:
             self._await_ready(ports_dir, time.monotonic() + timeout_s)
         except BaseException:
@@ -194,6 +203,8 @@ class NatsServer:
         return bool(self.monitor_url) and self._healthy("")
 
     def _log_tail(self, lines: int = 20) -> str:
+        if self.log_file is None:
+            return "(its log is on this process's output above)"
         try:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:

@@ -94,7 +94,7 @@ def compact(ctx: click.Context, once: bool, grace_s: float | None) -> None:
     from pipeline.compactor_http import CompactorMetrics, serve
 
     stop = signal_latch()
-    metrics, ready = CompactorMetrics(), threading.Event()
+    metrics, ready = CompactorMetrics(s.compactor.interval_s), threading.Event()
     server = serve(metrics, s.compactor.http_host, s.compactor.http_port, ready)
 
     def observed(result: Any) -> None:
@@ -106,7 +106,7 @@ def compact(ctx: click.Context, once: bool, grace_s: float | None) -> None:
                f"http://{host!s}:{port}/metrics")
     try:
         run_forever(store, policy, s.compactor.interval_s, stop, after_run=sync,
-                    on_result=observed)
+                    on_result=observed, on_failure=metrics.failed)
     finally:
         server.shutdown()
 

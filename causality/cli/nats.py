@@ -29,7 +29,8 @@ def nats(ctx: click.Context, port: int | None, monitor_port: int | None, cluster
          server_name: str | None, cluster_port: int | None, routes: tuple[str, ...]) -> None:
     """Run the embedded NATS server with JetStream, storing under the data dir.
 
-    Runs in the foreground until interrupted (Ctrl-C or SIGTERM). With --cluster, three (or
+    Runs in the foreground until interrupted (Ctrl-C or SIGTERM); nats-server's log goes to
+    this command's stderr. With --cluster, three (or
     five) such nodes with the same --routes form a cluster; set nats.replicas = 3 and nats.url
     to all the nodes' client URLs, comma-separated, for the other processes.
     """
@@ -41,11 +42,12 @@ def nats(ctx: click.Context, port: int | None, monitor_port: int | None, cluster
     server = NatsServer(NatsConfig(
         store_dir=s.nats_store_dir.resolve(), host=n.host,
         port=n.port if port is None else port, sync_interval=n.sync_interval,
+        max_file_store=n.max_file_store,
         monitor_port=(monitor_port if monitor_port is not None else n.monitor_port) or 0,
         server_name=server_name or n.server_name, cluster_name=cluster_name or n.cluster_name,
         cluster_port=n.cluster_port if cluster_port is None else cluster_port,
         routes=routes or n.routes,
-    )).start()
+    ), log_file=None).start()
     cluster = (f", node {server.config.name} of cluster {server.config.cluster_name} "
                f"(routes on {server.cluster_url})" if server.config.cluster_name else "")
     click.echo(f"nats-server ready at {server.url} (JetStream store {s.nats_store_dir}, "

@@ -45,6 +45,16 @@ def test_out_of_range_and_enum_say_what_is_allowed(monkeypatch: pytest.MonkeyPat
         load_settings()
 
 
+def test_nats_max_file_store_is_a_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().nats.max_file_store == "10G"
+    monkeypatch.setenv("CAUSALITY_NATS_MAX_FILE_STORE", "850M")
+    assert load_settings().nats.max_file_store == "850M"
+    monkeypatch.setenv("CAUSALITY_NATS_MAX_FILE_STORE", "10 gigs")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.facts["setting"] == "nats.max_file_store"
+
+
 def test_toml_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text('log_level = "debug"\n[nats]\nport = 5000\nhost = "0.0.0.0"\n')

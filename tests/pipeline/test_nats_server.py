@@ -1,10 +1,11 @@
 """The real nats-server starts, JetStream stores and delivers, and a restart keeps the data."""
 
 import asyncio
+from pathlib import Path
 
 import nats
 
-from pipeline.natsd import NatsServer
+from pipeline.natsd import NatsConfig, NatsServer
 from tests.fixtures.nats import restart
 
 
@@ -43,3 +44,13 @@ def test_restart_on_same_port_keeps_stream(own_nats_server: NatsServer) -> None:
         assert asyncio.run(_count(again.url, "KEEP")) == 3
     finally:
         again.stop()
+
+
+def test_the_storage_cap_is_rendered_and_the_log_may_be_inherited(tmp_path: Path) -> None:
+    assert 'max_file_store: "10G"' in NatsConfig(store_dir=tmp_path).render(tmp_path)
+    capped = NatsConfig(store_dir=tmp_path, max_file_store="850M")
+    assert 'max_file_store: "850M"' in capped.render(tmp_path)
+    assert NatsServer(capped).log_file == tmp_path / "nats-server.log"
+    inherited = NatsServer(capped, log_file=None)
+    assert inherited.log_file is None
+    assert "output" in inherited._log_tail()

@@ -57,9 +57,9 @@ def test_nats_command_runs_server_until_sigterm(tmp_path: Path) -> None:
     """The monitoring port is the one asked for (probes and the exporter need it fixed)."""
     monitor = free_port()
     env = {"CAUSALITY_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin",
-           "CAUSALITY_NATS_MONITOR_PORT": str(monitor)}
+           "CAUSALITY_NATS_MONITOR_PORT": str(monitor), "CAUSALITY_NATS_MAX_FILE_STORE": "750M"}
     proc = subprocess.Popen([sys.executable, "-m", "causality", "nats", "--port", "0"],
-                            env=env, stdout=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -68,7 +68,13 @@ def test_nats_command_runs_server_until_sigterm(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/healthz", timeout=5) as resp:
             assert resp.status == 200
         proc.terminate()
-        assert proc.wait(30) == 0
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0
     finally:
         proc.kill()
     assert (tmp_path / "nats" / "jetstream").is_dir()
+    assert 'max_file_store: "750M"' in (tmp_path / "nats" / "nats-server.conf").read_text()
+    # nats-server logs on the command's own output (kubectl logs), not in a file of its own
+    assert "Server is ready" in err
+    assert "Max Storage:     750.00 MB" in err
+    assert not (tmp_path / "nats" / "nats-server.log").exists()

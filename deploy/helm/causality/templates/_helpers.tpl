@@ -91,6 +91,34 @@ capabilities:
 {{ join "," $urls }}
 {{- end }}
 
+{{/* JetStream's max_file_store: 85 % of the node's volume (Gi, Mi or Ti), in MiB ("17408M"
+for 20Gi), so the store fills before the filesystem does. */}}
+{{- define "causality.nats.maxFileStore" -}}
+{{- $size := toString .Values.nats.storage.size -}}
+{{- if not (regexMatch "^[1-9][0-9]*(Mi|Gi|Ti)$" $size) -}}
+{{- fail (printf "nats.storage.size must be a whole number of Mi, Gi or Ti (got %q): JetStream's max_file_store is derived from it" $size) -}}
+{{- end -}}
+{{- $n := regexFind "^[0-9]+" $size | int -}}
+{{- $mi := $n -}}
+{{- if hasSuffix "Gi" $size }}{{ $mi = mul $n 1024 }}{{ end -}}
+{{- if hasSuffix "Ti" $size }}{{ $mi = mul $n 1048576 }}{{ end -}}
+{{- printf "%dM" (div (mul $mi 85) 100) -}}
+{{- end }}
+
+{{/* An image that is not ours: (dict "img" .Values.x.image "what" "x.image"), exact tag or digest. */}}
+{{- define "causality.pinnedImage" -}}
+{{- $img := .img -}}
+{{- if $img.digest -}}
+{{ $img.repository }}@{{ $img.digest }}
+{{- else -}}
+{{- $tag := toString (default "" $img.tag) -}}
+{{- if or (eq $tag "") (eq $tag "latest") -}}
+{{- fail (printf "%s.tag must be an exact version (not empty, not `latest`), or set %s.digest" .what .what) -}}
+{{- end -}}
+{{ $img.repository }}:{{ $tag }}
+{{- end -}}
+{{- end }}
+
 {{- define "causality.trino.coordinator" -}}{{ include "causality.fullname" . }}-trino{{- end }}
 
 {{/* Secrets: the Secret each one lives in (yours, or the one this chart makes). */}}
