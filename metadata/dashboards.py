@@ -8,7 +8,9 @@ range, app) are applied around that SQL when it runs (`workspace.dashboards`).
 from __future__ import annotations
 
 import builtins
+import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -39,6 +41,17 @@ class Tile:
     question: str | None = None
     insight: str | None = None
     created_by: str = ""
+
+
+@dataclass(frozen=True)
+class TileDraft:
+    """A tile not yet on a dashboard (`DashboardStore.create_once` adds a list of them)."""
+
+    title: str
+    sql: str
+    chart: ChartSpec | None = None
+    question: str | None = None
+    insight: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,43 @@ class DashboardStore:
             query = query.where(dashboards.c.app_id == app_id)
         with self.db.connect() as conn:
             return [_board(r) for r in conn.execute(query).mappings()]
+
+    def find(self, name: str, app_id: str | None, owner: str) -> Dashboard | None:
+        """The oldest dashboard of `owner` named `name` (as `create` stores it) for `app_id`."""
+        with self.db.connect() as conn:
+            found = conn.execute(_named(name, app_id, owner)).mappings().first()
+        return None if found is None else _board(found)
+
+    def create_once(self, name: str, owner: str, app_id: str | None,
+                    drafts: Sequence[TileDraft]) -> tuple[Dashboard, bool]:
+        """The dashboard `find` returns, or — when there is none — a new one holding `drafts`,
+        made in one transaction; and whether it was made here. Processes doing this at once
+        take turns (the name's lock), so exactly one of them makes it."""
+        name = name.strip()[:NAME_CHARS]
+        if not name or len(drafts) > MAX_TILES:
+            raise MetadataError(f"a dashboard needs a name and at most {MAX_TILES} tiles",
+                                code="bad_dashboard", hint="give it a title and fewer tiles")
+        if app_id is not None:
+            validate_app_id(app_id)
+        with self.db.connect() as conn:
+            _name_lock(conn, f"{owner}\x00{app_id or ''}\x00{name}")
+            found = conn.execute(_named(name, app_id, owner)).mappings().first()
+            if found is not None:
+                conn.rollback()
+                return _board(found), False
+            board = Dashboard(secrets.token_hex(8), name, owner, app_id, datetime.now(UTC))
+            conn.execute(dashboards.insert().values(
+                dashboard_id=board.dashboard_id, name=name, owner=owner, app_id=app_id,
+                created_at=board.created_at))
+            for seq, draft in enumerate(drafts, start=1):
+                conn.execute(tiles.insert().values(
+                    tile_id=secrets.token_hex(8), dashboard_id=board.dashboard_id, seq=seq,
+                    title=(draft.title.strip() or "untitled")[:NAME_CHARS],
+                    question=draft.question, sql=draft.sql, insight=draft.insight,
+                    created_by=owner, created_at=board.created_at,
+                    chart=draft.chart.model_dump_json() if draft.chart is not None else None))
+            conn.commit()
+        return board, True
 
     def get(self, dashboard_id: str) -> Dashboard:
         with self.db.connect() as conn:
@@ -149,6 +199,23 @@ def _lock(conn: sa.Connection, dashboard_id: str) -> None:
     if found is None:
         raise UnknownDashboard(f"no dashboard {dashboard_id!r}",
                                hint="it may have been deleted; pick one from the list")
+
+
+def _named(name: str, app_id: str | None, owner: str) -> sa.Select[tuple[object, ...]]:
+    scope = dashboards.c.app_id.is_(None) if app_id is None else dashboards.c.app_id == app_id
+    return (sa.select(dashboards).where(dashboards.c.name == name.strip()[:NAME_CHARS], scope,
+                                        dashboards.c.owner == owner)
+            .order_by(dashboards.c.created_at, dashboards.c.dashboard_id).limit(1))
+
+
+def _name_lock(conn: sa.Connection, key: str) -> None:
+    """Hold a lock on `key` until ``conn`` ends its transaction (SQLite: the database's write
+    lock; PostgreSQL: an advisory lock on the key's hash; others: none, best effort)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(number)))
 
 
 def _board(r: sa.RowMapping) -> Dashboard:

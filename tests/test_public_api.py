@@ -49,7 +49,8 @@ PUBLIC_MODULES = {
     "workspace": {
         "workspace.analyst", "workspace.analyst.ask", "workspace.analyst.context",
         "workspace.analyst.errors", "workspace.analyst.fence", "workspace.analyst.plan",
-        "workspace.analyst.planner", "workspace.analyst.prompt", "workspace.analyst.session",
+        "workspace.analyst.planner", "workspace.analyst.prompt", "workspace.analyst.rules",
+        "workspace.analyst.session", "workspace.starter",
         "workspace.api", "workspace.app", "workspace.app.main", "workspace.app.views.access",
         "workspace.app.views.alerts", "workspace.app.views.chat",
         "workspace.app.views.dashboards",
@@ -119,6 +120,7 @@ EXPORTS = {
         "AnalystError", "AnalystUnavailable", "Answer", "AnswerFailed", "Attempt", "ChatStore",
         "ChatSummary", "DataContext", "InstructorPlanner", "LLMError", "Plan", "Planner", "Session",
         "SqlQuery", "Turn", "ask", "describe", "planner_from_settings"},
+    "workspace.analyst.rules": {"SURE", "RuleAnswer", "RulePlanner"},
     "workspace.api": {
         "Breakdown", "CausalityError", "ChartSpec", "Client", "DateRange", "EngineError", "Filter",
         "Funnel", "FunnelStep", "Rejected", "Retention", "Stickiness", "TopEvents", "Trend"},

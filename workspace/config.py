@@ -50,6 +50,8 @@ class WorkspaceSettings(Section):
     max_chart_points: int = Field(1_000, ge=50, le=20_000,
                                   description="longer time series are bucketed in SQL")
     embed_ttl_days: float = Field(30.0, gt=0, le=366, description="default embed link life")
+    starter_content: bool = Field(
+        True, description="Overview dashboards made on the Dashboards page; Chat examples")
     # Issue 14: signed-in sessions end when idle; failed sign-ins pause a client address too.
     session_idle_timeout_s: float = Field(
         1800.0, ge=60, le=7 * 86_400,

@@ -13,7 +13,8 @@ Layout, one way round (no module imports back up):
   compact), ``trino``, ``sql`` (sql, audit), ``ai`` (ask, eval, verified), ``notebook``,
   ``workspace`` (workspace, users), ``metadata`` (metadata status|upgrade) and ``up``, whose
   sequence lives in :mod:`causality.supervisor`. They import ``_app`` (and ``reactions``,
-  ``destinations`` and ``monitors`` their shared ``_checks``), never this package or each other.
+  ``destinations`` and ``monitors`` their shared ``_checks``, ``sql`` and ``ai`` the
+  ``--format table|csv|json`` helpers of ``_output``), never this package or each other.
 - this module registers every ``COMMANDS`` on :data:`main`; ``causality`` (the console script)
   and ``python -m causality`` run :data:`main`.
 

@@ -6,17 +6,21 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from causality.cli._app import policy_of, settings_of
+from causality.cli._output import Format, format_option, note, to_csv, to_json
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pyarrow as pa
 
     from causality.settings import Settings
     from workspace.analyst import Answer
+    from workspace.evals.harness import Mode
 
 SHOWN_ROWS = 50
 CELL_CHARS = 40
@@ -31,16 +35,28 @@ CELL_CHARS = 40
               help="Continue this chat (its id is printed with every answer).")
 @click.option("--as", "actor", default="cli", show_default=True,
               help="Who is asking (recorded in the audit log and the chat).")
-@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@format_option
+@click.option("--json", "as_json", is_flag=True,
+              help="Same as --format json (kept for scripts written before --format).")
 @click.pass_context
 def ask_command(ctx: click.Context, question: str, app: str | None, html: Path | None,
-                chat_id: str | None, actor: str, as_json: bool) -> None:
-    """Ask a question about your events; prints the SQL that ran and the result table."""
+                chat_id: str | None, actor: str, fmt: Format, as_json: bool) -> None:
+    """Ask a question about your events; prints the SQL that ran and the result table.
+
+    With --format json, one document: the answer (chat_id, sql, explanation, plan, chart,
+    ...), columns, rows (objects), row_count, truncated. With --format csv, the result
+    table's header and rows; the explanation, SQL and chat id go to stderr.
+    """
     from causality.wiring import metadata
     from metadata import VerifiedQueries
     from metadata.audit import AuditLog
     from workspace.analyst import AnswerFailed, ChatStore, Session, ask, planner_from_settings
 
+    if as_json:
+        if ctx.get_parameter_source("fmt") == click.core.ParameterSource.COMMANDLINE \
+                and fmt != "json":
+            raise click.UsageError(f"--json contradicts --format {fmt}")
+        fmt = "json"
     settings = settings_of(ctx)
     planner = planner_from_settings(settings.llm)
     db = metadata(settings)
@@ -69,12 +85,18 @@ def ask_command(ctx: click.Context, question: str, app: str | None, html: Path |
         from charts import to_figure
 
         to_figure(answer.chart, answer.table).write_html(str(html), include_plotlyjs=True)
-    if as_json:
-        click.echo(json.dumps(_answer_dict(answer), indent=2, default=str))
+    if fmt == "json":
+        click.echo(to_json(_answer_dict(answer)))
         return
-    _print_answer(answer)
+    if fmt == "csv":
+        _print_answer(answer, say=note, with_table=False)
+        click.echo(to_csv(answer.table), nl=False)
+        if "truncated" in answer.flags:
+            note(f"-- truncated: only the first {answer.table.num_rows} rows (the row cap)")
+    else:
+        _print_answer(answer)
     if html is not None:
-        click.echo(f"chart: {html}")
+        (note if fmt == "csv" else click.echo)(f"chart: {html}")
 
 
 def _answer_dict(answer: Answer) -> dict[str, Any]:
@@ -83,22 +105,25 @@ def _answer_dict(answer: Answer) -> dict[str, Any]:
         "explanation": answer.explanation, "assumptions": answer.assumptions,
         "plan": answer.plan.model_dump(mode="json"), "chart": answer.chart.model_dump(),
         "columns": answer.table.column_names, "rows": answer.table.to_pylist(),
+        "row_count": answer.table.num_rows, "truncated": "truncated" in answer.flags,
         "flags": list(answer.flags), "audit_ids": answer.audit_ids,
         "attempts": len(answer.attempts),
     }
 
 
-def _print_answer(answer: Answer) -> None:
-    click.echo(answer.explanation)
+def _print_answer(answer: Answer, say: Callable[[str], None] = click.echo,
+                  with_table: bool = True) -> None:
+    say(answer.explanation)
     for assumption in answer.assumptions:
-        click.echo(f"  assumption: {assumption}")
+        say(f"  assumption: {assumption}")
     tries = len(answer.attempts)
-    click.echo(f"\n-- SQL that ran ({answer.insight_kind}, {tries} attempt"
-               f"{'s' if tries > 1 else ''}):\n{answer.sql}\n")
-    click.echo(format_table(answer.table))
+    say(f"\n-- SQL that ran ({answer.insight_kind}, {tries} attempt"
+        f"{'s' if tries > 1 else ''}):\n{answer.sql}\n")
+    if with_table:
+        say(format_table(answer.table))
     if answer.flags:
-        click.echo(f"flags: {', '.join(answer.flags)}")
-    click.echo(f"chat: {answer.chat_id} (continue with --chat {answer.chat_id})")
+        say(f"flags: {', '.join(answer.flags)}")
+    say(f"chat: {answer.chat_id} (continue with --chat {answer.chat_id})")
 
 
 def format_table(table: pa.Table, max_rows: int = SHOWN_ROWS) -> str:
@@ -133,10 +158,15 @@ def _cell(value: Any) -> str:
               help="Demo warehouse to use (default: generated under the data dir as the "
                    "question set describes, once).")
 @click.option("--only", default=None, help="Comma-separated question ids to run.")
+@click.option("--planner", "mode", type=click.Choice(["model", "rules", "both"]),
+              default="model", show_default=True,
+              help="Who plans: the configured model, the rule planner alone (no model "
+                   "needed), or both (rules when sure, else the model).")
 @click.pass_context
 def eval_command(ctx: click.Context, questions_file: Path, report: Path | None,
-                 warehouse: Path | None, only: str | None) -> None:
-    """Score the configured model on a question set with gold SQL (execution accuracy)."""
+                 warehouse: Path | None, only: str | None, mode: str) -> None:
+    """Score the configured model (or the rule planner) on a question set with gold SQL
+    (execution accuracy)."""
     from causality.wiring import metadata
     from metadata.audit import AuditLog
     from warehouse.engines import open_engine
@@ -145,20 +175,21 @@ def eval_command(ctx: click.Context, questions_file: Path, report: Path | None,
 
     settings = settings_of(ctx)
     questions = load_questions(questions_file)
-    planner = planner_from_settings(settings.llm)
+    planner = planner_from_settings(settings.llm) if mode != "rules" else None
     root = warehouse or _demo_warehouse(settings, questions)
     engine = open_engine("duckdb", warehouse=root, memory_limit=settings.query.duckdb_memory_limit)
     policy = policy_of(settings, None, queries_per_minute=None)
 
     def progress(result: Any) -> None:
         mark = "ok  " if result.correct else "FAIL"
+        by = f" [{result.by} {result.confidence:.2f}]" if result.confidence is not None else ""
         click.echo(f"{mark} {result.id:<6} {result.attempts} attempt(s) {result.latency_s:6.2f} s"
-                   f"  {result.reason}")
+                   f"{by}  {result.reason}")
 
     try:
         result = run_eval(questions, engine=engine, planner=planner, policy=policy,
                           audit=AuditLog(metadata(settings)),
-                          max_attempts=settings.llm.max_attempts,
+                          max_attempts=settings.llm.max_attempts, mode=cast("Mode", mode),
                           only=set(only.split(",")) if only else None, on_result=progress)
     finally:
         engine.close()
@@ -168,6 +199,13 @@ def eval_command(ctx: click.Context, questions_file: Path, report: Path | None,
                f"{summary['rejections']} guardrail rejections, "
                f"mean attempts {summary['mean_attempts']}, "
                f"median latency {summary['latency_s']['p50']} s")
+    rules = summary.get("rules")
+    if rules:
+        click.echo(f"rule planner: {rules['sure']} sure ({rules['sure_correct']} correct, "
+                   f"{rules['confident_wrong']} confident wrong), {rules['guesses']} guesses "
+                   f"({rules['guesses_correct']} correct), {rules['declined']} declined, "
+                   f"{rules['answered_by_model']} left to the model; planning time "
+                   f"p50 {rules['planner_ms']['p50']} ms, p99 {rules['planner_ms']['p99']} ms")
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")

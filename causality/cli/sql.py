@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from causality.cli._app import policy_of, settings_of
+from causality.cli._output import Format, format_option, note, to_csv, to_json
+
+if TYPE_CHECKING:
+    from guardrails.execute import Execution
 
 
 @click.command()
@@ -16,12 +20,16 @@ from causality.cli._app import policy_of, settings_of
 @click.option("--actor", default="cli", show_default=True, help="Who runs it, for the audit log.")
 @click.option("--max-rows", type=click.IntRange(1), default=None,
               help="Row cap (default: query.max_rows).")
+@format_option
 @click.pass_context
 def sql(ctx: click.Context, query: str, app: str | None, actor: str,
-        max_rows: int | None) -> None:
+        max_rows: int | None, fmt: Format) -> None:
     """Run a Trino-dialect QUERY through the guardrails and print the table and audit id.
 
     The query is audited, and runs on Trino, with source `sql`, as SQL typed in the workspace.
+    With --format json, one document: columns, rows (objects), row_count, truncated,
+    audit_id, sql, changes, flags, engine, duration_ms. With --format csv, the header and
+    rows; the lines the table format prints around them go to stderr.
     """
     from causality.wiring import metadata
     from guardrails.execute import execute
@@ -37,13 +45,33 @@ def sql(ctx: click.Context, query: str, app: str | None, actor: str,
                        audit=AuditLog(metadata(s)))
     finally:
         eng.close()
-    click.echo(f"-- ran: {done.checked.sql}")
+    if fmt == "json":
+        click.echo(to_json(_document(done)))
+        return
+    say = note if fmt == "csv" else click.echo
+    say(f"-- ran: {done.checked.sql}")
     if done.checked.changes:
-        click.echo(f"-- changed: {', '.join(done.checked.changes)}")
-    click.echo(_text_table(done.table))
+        say(f"-- changed: {', '.join(done.checked.changes)}")
+    if fmt == "csv":
+        click.echo(to_csv(done.table), nl=False)
+    else:
+        click.echo(_text_table(done.table))
     flags = f", flags: {', '.join(done.flags)}" if done.flags else ""
-    click.echo(f"-- {done.table.num_rows} rows in {done.result.duration_ms:.0f} ms on "
-               f"{done.result.engine}; audit id {done.audit_id}{flags}")
+    say(f"-- {done.table.num_rows} rows in {done.result.duration_ms:.0f} ms on "
+        f"{done.result.engine}; audit id {done.audit_id}{flags}")
+    if fmt == "csv" and done.result.truncated:
+        note(f"-- truncated: only the first {done.table.num_rows} rows (the row cap; "
+             "--max-rows raises it)")
+
+
+def _document(done: Execution) -> dict[str, Any]:
+    return {
+        "columns": done.table.column_names, "rows": done.table.to_pylist(),
+        "row_count": done.table.num_rows, "truncated": done.result.truncated,
+        "audit_id": done.audit_id, "sql": done.checked.sql,
+        "changes": list(done.checked.changes), "flags": list(done.flags),
+        "engine": done.result.engine, "duration_ms": round(done.result.duration_ms, 1),
+    }
 
 
 def _text_table(table: Any, max_width: int = 40) -> str:

@@ -5,6 +5,11 @@ analyst answers in a fresh session under the question's app scope (actor ``eval`
 attempt audited with ``source="chat"``); the two results are compared with
 `workspace.evals.scoring.compare`. The report counts execution accuracy, guardrail
 rejections, engine errors, attempts and latency, overall and by difficulty.
+
+`mode` picks who plans: the model (``model``), the rule planner alone (``rules``: its plan
+runs even when it is not sure, and counts as a guess), or both (``both``: the rule planner
+when it is sure, else the model). With rules, the report also counts sure answers, the
+confident wrong ones, guesses, declines and the rule planner's own time per question.
 """
 
 from __future__ import annotations
@@ -14,17 +19,29 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from guardrails import Policy, Rejected
 from guardrails.execute import AuditSink, RateLimiter, execute
 from warehouse.engines import Engine, EngineError
-from workspace.analyst import AnalystError, AnswerFailed, DataContext, Planner, Session, ask
+from workspace.analyst import (
+    AnalystError,
+    AnswerFailed,
+    DataContext,
+    Plan,
+    Planner,
+    Session,
+    ask,
+)
 from workspace.analyst.context import describe
-from workspace.evals.questions import Question, QuestionSet
+from workspace.analyst.planner import Message
+from workspace.analyst.rules import RulePlanner
+from workspace.evals.questions import EvalError, Question, QuestionSet
 from workspace.evals.scoring import compare
 
 FATAL_LLM_CODES = frozenset({"llm_auth", "no_llm_provider", "llm_client_missing"})
+Mode = Literal["model", "rules", "both"]
+MODES: tuple[Mode, ...] = ("model", "rules", "both")
 
 
 @dataclass
@@ -44,6 +61,11 @@ class QuestionResult:
     rows: int | None = None
     error: dict[str, Any] | None = None
     audit_ids: list[int] = field(default_factory=list)
+    #: who planned the answer ("rules" or "model"), with rules: how sure, and its own time
+    by: str | None = None
+    confidence: float | None = None
+    sure: bool | None = None
+    planner_ms: float | None = None
 
 
 @dataclass
@@ -58,14 +80,20 @@ class Report:
         return asdict(self)
 
 
-def run_eval(questions: QuestionSet, *, engine: Engine, planner: Planner, policy: Policy,
-             audit: AuditSink | None = None, max_attempts: int = 3,
-             only: set[str] | None = None,
+def run_eval(questions: QuestionSet, *, engine: Engine, planner: Planner | None = None,
+             policy: Policy, audit: AuditSink | None = None, max_attempts: int = 3,
+             only: set[str] | None = None, mode: Mode = "model",
              on_result: Callable[[QuestionResult], None] | None = None) -> Report:
-    """Answer and score every question (or those in `only`)."""
+    """Answer and score every question (or those in `only`); `planner` (a model) is needed
+    unless `mode` is ``rules``."""
+    if mode not in MODES:
+        raise EvalError(f"unknown planner mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+    if mode != "rules" and planner is None:
+        raise EvalError(f"mode {mode} needs a model", hint="configure one, or use mode rules")
     started = datetime.now(UTC).isoformat(timespec="seconds")
     limiter = RateLimiter()
     contexts: dict[str | None, DataContext] = {}
+    rules: dict[str | None, RulePlanner] = {}
     results: list[QuestionResult] = []
     for q in questions.questions:
         if only is not None and q.id not in only:
@@ -74,20 +102,38 @@ def run_eval(questions: QuestionSet, *, engine: Engine, planner: Planner, policy
         if q.app not in contexts:
             contexts[q.app] = describe(engine, scoped, actor="eval", today=questions.today,
                                        audit=audit)
+            rules[q.app] = RulePlanner(contexts[q.app])
         result = _one(q, questions, engine=engine, planner=planner, policy=scoped,
                       audit=audit, max_attempts=max_attempts, context=contexts[q.app],
-                      limiter=limiter)
+                      limiter=limiter, rules=rules[q.app] if mode != "model" else None,
+                      mode=mode)
         results.append(result)
         if on_result is not None:
             on_result(result)
         if result.error and result.error.get("code") in FATAL_LLM_CODES:
             break
-    return Report(questions.name, planner.name, started, summarize(results), results)
+    name = "rules" if planner is None or mode == "rules" else planner.name
+    if mode == "both":
+        name = f"rules+{name}"
+    return Report(questions.name, name, started, summarize(results), results)
 
 
-def _one(q: Question, questions: QuestionSet, *, engine: Engine, planner: Planner,
+class _Given:
+    """A `Planner` that returns a plan decided beforehand (the rule planner's)."""
+
+    name = "rules"
+
+    def __init__(self, plan: Plan):
+        self.given = plan
+
+    def plan(self, system: str, messages: list[Message]) -> Plan:
+        return self.given
+
+
+def _one(q: Question, questions: QuestionSet, *, engine: Engine, planner: Planner | None,
          policy: Policy, audit: AuditSink | None, max_attempts: int, context: DataContext,
-         limiter: RateLimiter) -> QuestionResult:
+         limiter: RateLimiter, rules: RulePlanner | None = None,
+         mode: Mode = "model") -> QuestionResult:
     base: dict[str, Any] = {"id": q.id, "question": q.question, "difficulty": q.difficulty,
                             "app": q.app}
     try:
@@ -96,10 +142,24 @@ def _one(q: Question, questions: QuestionSet, *, engine: Engine, planner: Planne
     except (Rejected, EngineError) as err:
         return QuestionResult(**base, correct=False, reason="the gold SQL does not run",
                               error=err.to_dict())
+    chosen = planner
+    if rules is not None:
+        begun = time.perf_counter()
+        said = rules.answer(q.question, questions.today)
+        base.update(confidence=said.confidence, sure=said.sure,
+                    planner_ms=round((time.perf_counter() - begun) * 1000, 3))
+        if said.plan is not None and (mode == "rules" or said.sure):
+            chosen, max_attempts = _Given(said.plan), 1
+        elif mode == "rules":
+            return QuestionResult(**base, correct=False, by="rules",
+                                  reason=f"declined: {said.understood[:300]}",
+                                  gold_rows=gold.table.num_rows)
+    assert chosen is not None
+    base["by"] = "rules" if isinstance(chosen, _Given) else "model"
     session = Session(app_id=q.app, actor="eval")
     started = time.perf_counter()
     try:
-        answer = ask(q.question, session, engine, policy, planner=planner, audit=audit,
+        answer = ask(q.question, session, engine, policy, planner=chosen, audit=audit,
                      max_attempts=max_attempts, today=questions.today, context=context,
                      limiter=limiter)
     except AnalystError as err:
@@ -154,7 +214,32 @@ def summarize(results: list[QuestionResult]) -> dict[str, Any]:
                           for d in ("easy", "medium", "hard")
                           if any(r.difficulty == d for r in results)},
     })
+    if any(r.planner_ms is not None for r in results):
+        summary["rules"] = rules_summary(results)
     return summary
+
+
+def rules_summary(results: list[QuestionResult]) -> dict[str, Any]:
+    """How the rule planner did: sure answers (and the confident wrong ones among them),
+    guesses, declines, and its own time per question in milliseconds."""
+    planned = [r for r in results if r.planner_ms is not None]
+    sure = [r for r in planned if r.sure]
+    ran = [r for r in planned if r.by == "rules" and not r.reason.startswith("declined")]
+    guesses = [r for r in ran if not r.sure]
+    times = sorted(r.planner_ms for r in planned if r.planner_ms is not None)
+    return {
+        "questions": len(planned),
+        "sure": len(sure),
+        "sure_correct": sum(r.correct for r in sure),
+        "confident_wrong": sum(not r.correct for r in sure),
+        "guesses": len(guesses),
+        "guesses_correct": sum(r.correct for r in guesses),
+        "declined": sum(r.reason.startswith("declined") for r in planned),
+        "answered_by_rules": sum(r.by == "rules" for r in planned),
+        "answered_by_model": sum(r.by == "model" for r in planned),
+        "planner_ms": {"p50": _quantile(times, 0.5), "p99": _quantile(times, 0.99),
+                       "max": times[-1] if times else None},
+    }
 
 
 def _quantile(values: list[float], q: float) -> float | None:

@@ -39,7 +39,8 @@ def _fresh_streamlit_caches() -> Iterator[None]:
 
 @pytest.fixture
 def ws(engine: DuckDBEngine, db: SqlEngine, tmp_path: Path) -> Workspace:
-    settings = load_settings(data_dir=tmp_path)
+    # no Overviews or example questions: the tests count the dashboards and queries they make
+    settings = load_settings(data_dir=tmp_path, workspace={"starter_content": False})
     return Workspace(settings, engine=engine, db=db)
 
 

@@ -18,6 +18,7 @@ from workspace.app._chat_view import (
 from workspace.app._context import page_context
 from workspace.app._look import plain
 from workspace.app._results import show_error
+from workspace.app._starter import example_buttons
 
 ctx = page_context("analyst")
 ws, user = ctx.ws, ctx.user
@@ -37,8 +38,12 @@ for index, turn in enumerate(session.turns):
 if ERROR_KEY in st.session_state:
     show_error(st.session_state[ERROR_KEY])
 
-question = st.chat_input("Ask about your events, e.g. “How many signups per day last week?”",
-                         key="chat.input", disabled=not ready)
+example = None
+if not session.turns:
+    example = example_buttons(ws, user, ws.scope(user, session.app_id), disabled=not ready)
+typed = st.chat_input("Ask about your events, e.g. “How many signups per day last week?”",
+                      key="chat.input", disabled=not ready)
+question = example or typed
 if question:
     ask(ws, user, session, question)
     st.rerun()

@@ -14,6 +14,7 @@ from workspace.app._look import plain
 from workspace.app._manage import create_form, edit_form, notebook_button
 from workspace.app._results import show_error
 from workspace.app._scope import ALL_APPS, known_apps
+from workspace.app._starter import ensure_starter_dashboards
 from workspace.app._tiles import TileRun, render_tiles
 from workspace.filters import Filters
 
@@ -22,6 +23,7 @@ ws, user = ctx.ws, ctx.user
 analyst = user.can("analyst")
 
 view = read_view(st.query_params.to_dict(), user)
+ensure_starter_dashboards(ws, user)
 boards = visible_dashboards(ws, user)
 st.title("Dashboards")
 for problem in view.problems:
