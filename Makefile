@@ -103,8 +103,8 @@ test: install-test trino chromium postgresql helm promtool image lint  ## instal
 test-browser: install-test chromium  ## only the browser tests (Playwright + Debian's chromium)
 	$(VENV)/bin/pytest -m browser -o cache_dir=.pytest_cache/browser
 
-test-fast: install-test postgresql helm promtool  ## the inner loop: everything but the Trino and browser suites
-	$(VENV)/bin/pytest -m "not trino and not browser"
+test-fast: install-test postgresql helm promtool  ## the inner loop: everything but the Trino, browser and image suites
+	$(VENV)/bin/pytest -m "not trino and not browser and not image"
 
 clean:  ## remove the venv and local data (not the Trino cache)
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache

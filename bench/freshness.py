@@ -86,9 +86,12 @@ async def _send(url: str, key: str, rate: float, duration_s: float,
 
 
 def _poll(engine: Any, acked: dict[str, float], seen: dict[str, float], stop: threading.Event,
-          poll_s: float) -> None:
+          sent: threading.Event, poll_s: float) -> None:
+    """Until stopped, or until everything sent is seen."""
     while not stop.is_set():
         waiting = [i for i in list(acked) if i not in seen]
+        if sent.is_set() and not waiting:
+            return
         if waiting:
             ids = ", ".join(f"'{i}'" for i in waiting)
             try:
@@ -129,14 +132,14 @@ def run_interval(interval_s: float, args: argparse.Namespace) -> dict[str, Any]:
             engine = open_engine("duckdb", warehouse=warehouse, cache_mb=1024)
             acked: dict[str, float] = {}
             seen: dict[str, float] = {}
-            stop = threading.Event()
-            poller = threading.Thread(target=_poll, args=(engine, acked, seen, stop, args.poll))
+            stop, sent = threading.Event(), threading.Event()
+            poller = threading.Thread(target=_poll,
+                                      args=(engine, acked, seen, stop, sent, args.poll))
             poller.start()
             try:
                 refused = asyncio.run(_send(url, key, args.rate, args.duration, acked))
-                deadline = time.monotonic() + interval_s * 2 + 30
-                while len(seen) < len(acked) and time.monotonic() < deadline:
-                    time.sleep(args.poll)
+                sent.set()
+                poller.join(timeout=interval_s * 2 + 30)  # the poller ends once all are seen
             finally:
                 stop.set()
                 poller.join()

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.deploy.oci import LOCK, ROOT, OciImage, Scan, load, scan
 
+pytestmark = pytest.mark.image  # `make test` builds the image first
+
 APP = "/opt/causality/bin/causality"
 DATA_DIR = "/var/lib/causality"
 

@@ -20,6 +20,8 @@ from pipeline.natsd import NatsServer
 from tests.deploy.oci import OciImage, load
 from tests.fixtures.ports import free_port
 
+pytestmark = pytest.mark.image  # `make test` builds the image first
+
 START_TIMEOUT_S = 120.0  # with STORAGE_DRIVER=vfs each new container is a copy of the image
 # deploy/image/build stores with overlay unless STORAGE_DRIVER says otherwise. podman keeps the
 # driver it first ran with and refuses a --storage-driver that differs, so pass it only when set.
@@ -43,13 +45,13 @@ def runnable() -> str:
     """The image's name in containers-storage, once podman has run a container of it."""
     image: OciImage = load()
     if shutil.which("podman") is None:
-        pytest.skip("podman is not installed (make image installs it when run as root)")
+        pytest.fail("podman is not installed: `make image` installs it when run as root")
     name = f"localhost/causality:{image.tag}"
     probe = subprocess.run([*_podman(), "--entrypoint", "/opt/causality/bin/python", name, "-c",
                             "import os; print(os.getuid())"],
                            capture_output=True, text=True, timeout=START_TIMEOUT_S)
     if probe.returncode != 0:
-        pytest.skip(f"podman cannot run a container here: {probe.stderr.strip()[-300:]}")
+        pytest.fail(f"podman cannot run a container here: {probe.stderr.strip()[-300:]}")
     assert probe.stdout.strip() == "10001"
     return name
 
